@@ -2,7 +2,15 @@ import { QueryClient } from '@tanstack/react-query';
 import { TargetKind, TargetStatus, type TargetView } from '@fleetwatch/contracts';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { keys } from './api/queries';
-import { invalidator, onServerFrame, ReconnectBackoff, statusEventOf } from './live';
+import {
+  invalidator,
+  liveLabel,
+  liveStateAfter,
+  onServerFrame,
+  ReconnectBackoff,
+  statusEventOf,
+  type LiveState,
+} from './live';
 import { EMPTY_FILTER } from './pages/targets/target-filter';
 
 // What a status change does to the cached queries (a real TanStack QueryClient): lists holding the target
@@ -173,6 +181,41 @@ describe('resync', () => {
 
   it('ignores a frame that is not JSON', () => {
     expect(onServerFrame('nope', invalidator(qc), qc, () => undefined, false)).toBeUndefined();
+  });
+});
+
+describe('the live state the footer shows', () => {
+  /** The states a socket goes through, frame by frame, as useLiveUpdates sets them. */
+  const through = (frames: string[], start: LiveState = 'connecting') => {
+    const changes = invalidator(qc, () => 0);
+    const states: LiveState[] = [];
+    let state = start;
+    for (const f of frames) {
+      state = liveStateAfter(
+        state,
+        onServerFrame(f, changes, qc, () => undefined, false),
+      );
+      states.push(state);
+    }
+    changes.cancel();
+    return states;
+  };
+  const frame = (type: string) => JSON.stringify({ type, reason: 'x' });
+
+  it("'degraded' (the gateway lost its live-state feed) shows paused until the 'resync' that ends it", () => {
+    expect(
+      through([frame('ready'), frame('status.changed'), frame('degraded'), frame('pong'), frame('resync')]),
+    ).toEqual(['live', 'live', 'degraded', 'degraded', 'live']);
+    // Opened during an outage: ready, then degraded at once.
+    expect(through([frame('ready'), frame('degraded')])).toEqual(['live', 'degraded']);
+    expect(through(['not json'], 'degraded')).toEqual(['degraded']);
+  });
+
+  it('says so in words', () => {
+    expect(liveLabel('degraded')).toMatch(/paused/);
+    expect(liveLabel('live')).toBe('● Live');
+    expect(liveLabel('polling')).toBe('○ Refreshing every 10 s');
+    expect(liveLabel('connecting')).toBe('○ Connecting…');
   });
 });
 

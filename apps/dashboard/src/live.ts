@@ -18,6 +18,8 @@ import { patchTarget, type StatusEvent } from './live-patch';
 // and several resyncs within that wait cost one re-read. The reconnect backoff starts again at
 // 1 s only once a socket has stayed up STABLE_MS (30 s): a client the gateway keeps dropping
 // (too slow, 4408) backs off to 30 s instead of looping reconnect → re-read all → dropped.
+// A `degraded` frame (the gateway lost its live-state feed: no changes come until it is back) turns
+// the footer's state to 'degraded' — the queries' own polling goes on — until the `resync` that ends it.
 
 /** Polling while no socket is open; a slow safety net while one is. */
 export const LIVE_POLL_MS = 10_000;
@@ -55,7 +57,31 @@ export class ReconnectBackoff {
   }
 }
 
-export type LiveState = 'connecting' | 'live' | 'polling';
+export type LiveState = 'connecting' | 'live' | 'polling' | 'degraded';
+
+/**
+ * The state after a frame of type `type` on an open socket: `ready` and `resync` (the feed is back) make it live,
+ * `degraded` (the gateway's live-state feed is lost) degraded; any other frame leaves it.
+ */
+export function liveStateAfter(state: LiveState, type: string | undefined): LiveState {
+  if (type === 'ready' || type === 'resync') return 'live';
+  if (type === 'degraded') return 'degraded';
+  return state;
+}
+
+/** What the page's footer says of a state. */
+export function liveLabel(state: LiveState): string {
+  switch (state) {
+    case 'live':
+      return '● Live';
+    case 'degraded':
+      return '◐ Live updates paused (the gateway lost live state); refreshing every 10 s';
+    case 'polling':
+      return '○ Refreshing every 10 s';
+    default:
+      return '○ Connecting…';
+  }
+}
 
 /** Server messages this page acts on (the rest of the protocol is ignored). */
 type ServerMessage =
@@ -64,6 +90,7 @@ type ServerMessage =
   | { type: 'target'; target?: { id?: string } }
   | { type: 'host-metrics'; hostId?: string }
   | { type: 'resync'; reason?: string }
+  | { type: 'degraded'; reason?: string }
   | { type: string };
 
 const LISTS = [...keys.all, 'targets', 'list'] as const;
@@ -302,8 +329,8 @@ export function useLiveUpdates(signedIn: boolean, onSessionEnded: () => void): L
         if (type === 'ready') {
           opened = true;
           backoff.opened();
-          setState('live');
         }
+        setState((current) => liveStateAfter(current, type));
       };
       socket.onclose = (e) => {
         socket = null;

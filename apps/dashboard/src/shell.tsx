@@ -3,7 +3,7 @@ import { Navigate, NavLink, Outlet, useLocation } from 'react-router';
 import { UserRole } from '@fleetwatch/contracts';
 import { AppShell, Button, useTheme } from '@fleetwatch/ui';
 import { roleAtLeast } from './roles';
-import { useLiveUpdates } from './live';
+import { liveLabel, useLiveUpdates } from './live';
 import { useSession } from './session';
 
 // Each page with the least role that may use it: the navigation shows only what the signed-in role may open.
@@ -49,9 +49,9 @@ export function Shell() {
           <span
             className="fw-muted"
             data-live={live}
-            title="Updates arrive over the WebSocket when live; else every 10 s"
+            title="Updates arrive over the WebSocket when live; else (or while the gateway's live feed is paused) every 10 s"
           >
-            {live === 'live' ? '● Live' : live === 'polling' ? '○ Refreshing every 10 s' : '○ Connecting…'}
+            {liveLabel(live)}
           </span>
           <Button
             size="small"

@@ -479,9 +479,15 @@ export class LiveStateStore {
     return this.redis.status === 'ready';
   }
 
-  /** Readiness: Redis answers PING. */
+  /** Readiness: Redis answers PING. A failure without a connection says so (`readinessReason`, observability's /readyz). */
   async ping(): Promise<void> {
-    await this.redis.ping();
+    try {
+      await this.redis.ping();
+    } catch (err) {
+      if (!this.connected && err !== null && typeof err === 'object')
+        Object.assign(err, { readinessReason: 'unreachable' });
+      throw err;
+    }
   }
 
   async getTarget(id: string): Promise<TargetRecord | null> {

@@ -86,15 +86,20 @@ export function busReadinessCheck(
   bus: ReadinessSubject | BusConnections,
   name = 'bus',
 ): { name: string; check: () => void } {
+  // `readinessReason`: the word /readyz shows instead of this text, which is logged (observability's health.ts).
   const down = (c: ReadinessSubject, role: string) =>
-    new Error(`RabbitMQ${role} ${c.state}${c.lastError ? `: ${c.lastError.message}` : ''}`);
+    Object.assign(new Error(`RabbitMQ${role} ${c.state}${c.lastError ? `: ${c.lastError.message}` : ''}`), {
+      readinessReason: 'unreachable',
+    });
   return {
     name,
     check: () => {
       const publishing = bus instanceof BusConnections ? bus.publishing : bus;
       if (!publishing.isConnected()) throw down(publishing, bus instanceof BusConnections ? ' (publishing)' : '');
       if (publishing.blocked !== undefined)
-        throw new Error(`RabbitMQ blocks publishing (resource alarm: ${publishing.blocked})`);
+        throw Object.assign(new Error(`RabbitMQ blocks publishing (resource alarm: ${publishing.blocked})`), {
+          readinessReason: 'blocked',
+        });
       if (bus instanceof BusConnections && bus.consuming.state !== 'idle' && !bus.consuming.isConnected())
         throw down(bus.consuming, ' (consuming)');
     },

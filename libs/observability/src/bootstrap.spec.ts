@@ -129,6 +129,24 @@ describe('bootstrapService', () => {
     return s;
   };
 
+  it("answers /readyz with a failing check's reason word, and writes its error to the service's log", async () => {
+    const s = await start();
+    const warn = jest.spyOn(s.logger, 'warn');
+    s.app.get(ReadinessRegistry).register({
+      name: 'database',
+      check: () => Promise.reject(new Error('relation "users" does not exist on db-3.internal')),
+    });
+    const res = await fetch(`http://127.0.0.1:${portOf(s)}/readyz`);
+    expect(res.status).toBe(503);
+    const body = await res.text();
+    expect(JSON.parse(body)).toMatchObject({ checks: [{ name: 'database', ok: false, error: 'unavailable' }] });
+    expect(body).not.toContain('db-3.internal');
+    expect(warn).toHaveBeenCalledWith(
+      expect.objectContaining({ check: 'database', reason: 'unavailable' }),
+      expect.stringContaining('relation "users" does not exist on db-3.internal'),
+    );
+  });
+
   it('serves health, readiness and metrics with the service identity', async () => {
     const s = await start();
     const base = `http://127.0.0.1:${portOf(s)}`;

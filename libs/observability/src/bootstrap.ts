@@ -9,7 +9,7 @@ import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { collectDefaultMetrics, Gauge, register } from 'prom-client';
 import type { Logger } from 'pino';
-import { createLogger, maskSecrets, PinoNestLogger } from './logger';
+import { createLogger, FLEETWATCH_LOGGER, maskSecrets, PinoNestLogger } from './logger';
 import { HealthController, ReadinessRegistry, SERVICE_IDENTITY, ServiceIdentity } from './health';
 import { ApiErrorFilter, mapError } from './error.filter';
 import { dropLintFailingDefaultMetrics } from './promtool-lint';
@@ -18,7 +18,6 @@ import { installLeanAsyncResourceBind } from './async-resource-bind';
 
 const DEFAULT_UNREAD_BODY: UnreadBodyLimits = { maxBytes: 32 * 1024 * 1024, maxMs: 10_000 };
 
-export const FLEETWATCH_LOGGER = Symbol('FLEETWATCH_LOGGER');
 const VERSION = process.env.FLEETWATCH_VERSION ?? '0.1.0';
 
 /**

@@ -1,6 +1,9 @@
 import { LoggerService } from '@nestjs/common';
 import pino, { Logger } from 'pino';
 
+/** Nest injection token of the service's pino logger (bootstrap provides it; here so health.ts needs no cycle). */
+export const FLEETWATCH_LOGGER = Symbol('FLEETWATCH_LOGGER');
+
 /** Paths whose values never reach a log line. */
 export const REDACT_PATHS = [
   'password',

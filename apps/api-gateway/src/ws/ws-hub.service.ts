@@ -12,7 +12,7 @@ import {
   type TargetView,
   type WsServerMessage,
 } from '@fleetwatch/contracts';
-import { ForbiddenError, UnauthorizedError } from '@fleetwatch/domain';
+import { ForbiddenError, NotFoundError, UnauthorizedError } from '@fleetwatch/domain';
 import { createRedis, LiveStateStore, logRedisErrors } from '@fleetwatch/live-state';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import type { Principal } from '../auth/principal';
@@ -144,6 +144,17 @@ const RESYNC_CAUSES: Record<ResyncCause, { log: string; reason: string }> = {
   },
 };
 
+/**
+ * What `degraded` says when the subscriber's connection is lost: a fixed text (the Redis error, which names hosts, is
+ * logged by logRedisErrors, never sent to a socket).
+ */
+export const DEGRADED_REASON =
+  'live updates paused: the gateway lost its connection to live state (Redis); a resync follows once it is back';
+
+/** What a subscription's first read answers when live state (Redis) does not: fixed, the error itself is not sent. */
+const FIRST_VIEW_UNAVAILABLE =
+  'live state unavailable: the subscription stands, its first view comes once live state answers';
+
 @Injectable()
 export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly clients = new Set<WsClient>();
@@ -173,6 +184,10 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
   private unreadable: { count: number; lastError: string | null } = { count: 0, lastError: null };
   private checking = false;
   private polling = false;
+  /** The subscriber lost its connection and has not subscribed again: no change reaches this replica. */
+  private liveDown = false;
+  /** Sockets were told `degraded` and not yet the `resync` that ends it: one `degraded` per outage. */
+  private degradedSent = false;
 
   constructor(
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
@@ -200,6 +215,9 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
       if (connectedBefore) void this.resubscribed(subscriber);
       connectedBefore = true;
     });
+    // From the first close on, nothing published reaches this replica until it has subscribed again: say so now
+    // rather than only with the resync after it (a page would show a frozen "live" view for the whole outage).
+    subscriber.on('close', () => this.subscriptionLost(subscriber));
     // Redis is required at boot (checked just before): a first SUBSCRIBE that fails fails the boot, loudly, rather
     // than leave a hub that fans nothing out (ioredis drops a SUBSCRIBE it gave up on, and the first 'ready' after
     // it is no reconnect to subscribe again on).
@@ -271,6 +289,8 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
       },
       expiresAt: expiresAt?.toISOString() ?? null,
     });
+    // Opened during an outage: it gets the resync that ends it with every other socket.
+    if (this.liveDown) this.send(client, { type: 'degraded', reason: DEGRADED_REASON });
   }
 
   /** Sends one message, or drops a client that does not keep up (never buffers without bound). */
@@ -372,8 +392,25 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
       return;
     }
     if (subscriber !== this.subscriber) return;
+    this.liveDown = false;
     this.stats.resubscribes++;
     this.requestResync('resubscribed');
+  }
+
+  /**
+   * The subscriber's connection closed: every open socket is told `degraded`, once per outage (ioredis closes again
+   * at each failed reconnect; a connection that flaps before the resync went out adds none).
+   */
+  private subscriptionLost(subscriber: Redis): void {
+    if (subscriber !== this.subscriber) return;
+    this.liveDown = true;
+    if (this.degradedSent) return;
+    this.degradedSent = true;
+    this.logger.warn(
+      { sockets: this.clients.size },
+      'WebSocket fan-out subscriber lost its Redis connection: live updates paused; sockets told (degraded)',
+    );
+    for (const client of [...this.clients]) this.send(client, { type: 'degraded', reason: DEGRADED_REASON });
   }
 
   /**
@@ -393,6 +430,10 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private resync(): void {
+    // Lost again before this (trailing) resync was due: a resync now would say live updates are back while they are
+    // not. The next subscription asks for it again, causes and all.
+    if (this.liveDown) return;
+    this.degradedSent = false;
     this.lastResyncAt = performance.now();
     this.stats.resyncs++;
     // A lost subscription says the most (everything published meanwhile was missed): its words win.
@@ -470,11 +511,17 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
         if (message.topic === 'target') await this.sendTarget([client], message.targetId, false, true);
         if (message.topic === 'host-metrics') await this.sendHosts([client], message.hostIds, true);
       } catch (e) {
+        // No such target (yet): said, with its id, rather than silence. Any role reads any target over REST (a 404
+        // there too), so this tells no one of a target they could not see. The subscription stands: a target that
+        // reports later (a pushed instance's first push) is sent as it comes.
         // Live state away (Redis): the subscription stands, the first view comes with the next poll.
         this.send(client, {
           type: 'error',
           id: message.id,
-          message: `live state unavailable: ${(e as Error).message}`,
+          message:
+            e instanceof NotFoundError && message.topic === 'target'
+              ? `no target ${JSON.stringify(message.targetId)}: the subscription stands, its view comes once it reports`
+              : FIRST_VIEW_UNAVAILABLE,
         });
       }
     }
@@ -533,7 +580,9 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
     let view;
     try {
       view = await this.targets.get(targetId);
-    } catch {
+    } catch (err) {
+      // A subscription's first view: its subscriber is told why there is none (an unknown target, live state away).
+      if (widen) throw err;
       return;
     }
     const last = this.sentTargets.get(targetId);

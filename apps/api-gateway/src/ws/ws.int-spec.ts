@@ -762,6 +762,82 @@ describe('Redis subscriber gone silent', () => {
   });
 });
 
+describe('live state away (Redis cut by a proxy this test owns)', () => {
+  // Redis behind a TCP proxy of this test's own, cut and refused: the shared Redis stays up for every other test.
+  // The sockets are told live updates stopped (`degraded`) when the gateway loses its subscription, not only after it
+  // with the resync; /readyz names the failing dependency with a reason word and not the connection's error text.
+  let proxy: testing.TcpProxy;
+  let e: GatewayHarness;
+  beforeAll(async () => {
+    proxy = testing.TcpProxy.forUrl(testing.testEnv().redisUrl);
+    await proxy.start();
+    e = await startGateway(testing, 'ws-e', {
+      database: a.database,
+      env: {
+        REDIS_URL: proxy.rewriteUrl(testing.testEnv().redisUrl),
+        FLEETWATCH_REDIS_PREFIX: channel.slice(0, -'live:status'.length),
+        LOGIN_RATE_LIMIT_PER_MINUTE: '1000',
+      },
+    });
+  });
+  afterAll(async () => {
+    proxy?.resume();
+    await e?.close();
+    await proxy?.stop();
+  });
+
+  it('answers a subscription to an unknown target with an error naming it', async () => {
+    const c = await open(e, bearer(token));
+    await c.next('ready');
+    await subscribe(c, { type: 'subscribe', id: 'nope', topic: 'target', targetId: 'instance:ws-no-such-target' });
+    expect(await c.next('error')).toEqual({
+      type: 'error',
+      id: 'nope',
+      message: expect.stringMatching(/^no target "instance:ws-no-such-target"/),
+    });
+    // A target that exists is answered with its view, no error.
+    await live.writeTargets([instance('instance:ws-known', Date.now() - 5000, 10)]);
+    await subscribe(c, { type: 'subscribe', id: 'known', topic: 'target', targetId: 'instance:ws-known' });
+    expect(await c.next('target')).toMatchObject({ subscriptions: ['known'], target: { id: 'instance:ws-known' } });
+    expect(c.messages.filter((m) => m.type === 'error')).toEqual([]);
+    c.ws.close();
+  });
+
+  it('tells the sockets `degraded` when the feed is lost and `resync` when it is back; /readyz names redis, not its error', async () => {
+    const c = await open(e, bearer(token));
+    await c.next('ready');
+    await subscribe(c, { type: 'subscribe', id: 'any', topic: 'status', filter: {} });
+    await publish(change('instance:before-cut', 'UP'));
+    expect(await nextChange(c, 30_000)).toMatchObject({ event: { targetId: 'instance:before-cut' } });
+
+    proxy.pause();
+    proxy.cut();
+    // (Before: nothing until the resync after the outage.)
+    expect(await c.next('degraded', 10_000)).toEqual({
+      type: 'degraded',
+      reason: expect.stringMatching(/live updates paused/),
+    });
+    const ready = await fetch(`${e.url}/readyz`);
+    expect(ready.status).toBe(503);
+    const body = await ready.text();
+    const redis = (JSON.parse(body) as { checks: { name: string; ok: boolean; error?: string }[] }).checks.find(
+      (x) => x.name === 'redis',
+    );
+    expect(redis).toMatchObject({ ok: false, error: expect.stringMatching(/^(unreachable|timeout)$/) });
+    expect(body).not.toContain(String(proxy.port));
+    expect(body).not.toMatch(/ECONNREFUSED|Connection is closed|127\.0\.0\.1/);
+    expect(c.messages.filter((m) => m.type === 'resync')).toEqual([]);
+
+    proxy.resume();
+    expect(await c.next('resync', 30_000)).toMatchObject({ type: 'resync' });
+    // One `degraded` for the whole outage, however many reconnects failed in it.
+    expect(c.messages.filter((m) => m.type === 'degraded')).toEqual([]);
+    await publish(change('instance:after-cut', 'DOWN'));
+    expect(await nextChange(c, 15_000)).toMatchObject({ event: { targetId: 'instance:after-cut' } });
+    c.ws.close();
+  });
+});
+
 describe('per-principal cap and server pings', () => {
   let c: GatewayHarness;
   beforeAll(async () => {

@@ -1,5 +1,5 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
-import { ReadinessRegistry } from '@fleetwatch/observability';
+import { readinessFailure, ReadinessRegistry } from '@fleetwatch/observability';
 import { ChecksService } from '../checks/checks.service';
 
 /**
@@ -20,7 +20,11 @@ export class ReadinessWiring implements OnModuleInit {
       name: 'assignment',
       check: () => {
         const a = this.checks.current;
-        if (!a) throw new Error('no assignment yet: sync-orchestrator has not answered and none is stored on disk');
+        if (!a)
+          throw readinessFailure(
+            'pending',
+            'no assignment yet: sync-orchestrator has not answered and none is stored on disk',
+          );
       },
     });
   }

@@ -97,7 +97,15 @@ export type WsServerMessage =
   | { type: 'error'; id?: string; message: string; issues?: { path: string; message: string }[] }
   | { type: 'pong' }
   /**
+   * Live updates stopped: the gateway lost its connection to live state (its Redis subscriber), so
+   * changes are not delivered until it is back. Sent once per outage to the open sockets, and to a
+   * socket that opens during one (after `ready`); a `resync` follows once the gateway has
+   * subscribed again. The socket and its subscriptions stay.
+   */
+  | { type: 'degraded'; reason: string }
+  /**
    * The gateway's feed of changes was interrupted (its Redis subscriber reconnected): changes
    * published meanwhile were not delivered. Subscriptions stand; re-read what the page shows over REST.
+   * After a `degraded`, this says live updates are back.
    */
   | { type: 'resync'; reason: string };
