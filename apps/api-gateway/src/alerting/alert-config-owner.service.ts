@@ -24,9 +24,11 @@ export class AlertConfigOwner {
     @Inject(GATEWAY_CONFIG) private readonly config: Pick<GatewayConfig, 'rpcTimeoutMs'>,
   ) {}
 
+  /** `idempotencyKey`: the HTTP client's Idempotency-Key of a write (request-envelope's idempotencyKeyOf). */
   async call<M extends AlertConfigRpcMethod>(
     method: M,
     params: AlertConfigRpcParams<M>,
+    idempotencyKey?: string,
   ): Promise<AlertConfigRpcResults[M]> {
     try {
       const parsed = alertConfigRpcParams[method].safeParse(params);
@@ -36,6 +38,7 @@ export class AlertConfigOwner {
         });
       return (await this.rpc.request(method, parsed.data as Record<string, unknown>, {
         timeoutMs: this.config.rpcTimeoutMs,
+        ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
       })) as AlertConfigRpcResults[M];
     } catch (e) {
       throw e instanceof RpcError ? domainErrorOf(e) : e;

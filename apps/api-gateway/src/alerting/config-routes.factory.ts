@@ -24,7 +24,8 @@ import { RequireRole } from '../auth/access.decorator';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
 import { ApiVersionedWrite } from '../checks/checks.openapi';
 import { ConfigApiErrorFilter, etagOf } from '../checks/owner-errors';
-import { actorOf, expectedVersionOf, objectBody } from '../checks/request-envelope';
+import { IdempotencyKeyHeader } from '../checks/idempotency-key.decorator';
+import { actorOf, expectedVersionOf, idempotencyKeyOf, objectBody } from '../checks/request-envelope';
 import { AlertConfigOwner } from './alert-config-owner.service';
 
 // The REST shape the three kinds of alert configuration share (issue 18), as the check routes have
@@ -65,7 +66,9 @@ export interface ConfigRoutesSpec {
 }
 
 type Entry = { id: string; version: number };
-type Owner = { call(method: AlertConfigRpcMethod, params: Record<string, unknown>): Promise<unknown> };
+type Owner = {
+  call(method: AlertConfigRpcMethod, params: Record<string, unknown>, idempotencyKey?: string): Promise<unknown>;
+};
 
 /**
  * The controller of one kind: its six routes as the class's own methods (the route-access table
@@ -89,13 +92,15 @@ export function configController(spec: ConfigRoutesSpec): Type<{ owner: AlertCon
     @Post()
     @RequireRole(UserRole.Operator)
     @ApiOperation({ summary: `Create a ${noun} (operator)`, description: 'A bad field is a 400 naming it.' })
-    @ApiVersionedWrite({ notFound: false })
+    @ApiVersionedWrite({ notFound: false, idempotencyKey: true })
     async create(
       @CurrentPrincipal() principal: Principal,
       @Body() body: unknown,
       @Res({ passthrough: true }) reply: FastifyReply,
+      @IdempotencyKeyHeader() key: string[] | undefined,
     ): Promise<Entry> {
-      const entry = entryOf(await this.o.call(m.create, { actor: actorOf(principal), body: objectBody(body) }));
+      const params = { actor: actorOf(principal), body: objectBody(body) };
+      const entry = entryOf(await this.o.call(m.create, params, idempotencyKeyOf(key)));
       void reply
         .status(201)
         .header('location', `/api/v1/${spec.path}/${encodeURIComponent(entry.id)}`)
@@ -124,34 +129,36 @@ export function configController(spec: ConfigRoutesSpec): Type<{ owner: AlertCon
     @idParam
     @RequireRole(UserRole.Operator)
     @ApiOperation({ summary: `Replace a ${noun} (operator); If-Match optional` })
-    @ApiVersionedWrite()
+    @ApiVersionedWrite({ idempotencyKey: true })
     replace(
       @CurrentPrincipal() principal: Principal,
       @Param('id') id: string,
       @Headers('if-match') ifMatch: string | undefined,
       @Body() body: unknown,
       @Res({ passthrough: true }) reply: FastifyReply,
+      @IdempotencyKeyHeader() key: string[] | undefined,
     ): Promise<Entry> {
       const expectedVersion = expectedVersionOf(ifMatch);
       const params = { actor: actorOf(principal), id: configIdOf(id, noun), body: objectBody(body), expectedVersion };
-      return this.write(m.replace, params, reply);
+      return this.write(m.replace, params, reply, idempotencyKeyOf(key));
     }
 
     @Patch(':id')
     @idParam
     @RequireRole(UserRole.Operator)
     @ApiOperation({ summary: `Change some fields of a ${noun} (operator); \`null\` removes one` })
-    @ApiVersionedWrite()
+    @ApiVersionedWrite({ idempotencyKey: true })
     patch(
       @CurrentPrincipal() principal: Principal,
       @Param('id') id: string,
       @Headers('if-match') ifMatch: string | undefined,
       @Body() body: unknown,
       @Res({ passthrough: true }) reply: FastifyReply,
+      @IdempotencyKeyHeader() key: string[] | undefined,
     ): Promise<Entry> {
       const expectedVersion = expectedVersionOf(ifMatch);
       const params = { actor: actorOf(principal), id: configIdOf(id, noun), patch: objectBody(body), expectedVersion };
-      return this.write(m.patch, params, reply);
+      return this.write(m.patch, params, reply, idempotencyKeyOf(key));
     }
 
     @Delete(':id')
@@ -159,18 +166,25 @@ export function configController(spec: ConfigRoutesSpec): Type<{ owner: AlertCon
     @HttpCode(204)
     @RequireRole(UserRole.Operator)
     @ApiOperation({ summary: `Delete a ${noun} (operator); If-Match optional` })
-    @ApiVersionedWrite()
+    @ApiVersionedWrite({ idempotencyKey: true })
     async delete(
       @CurrentPrincipal() principal: Principal,
       @Param('id') id: string,
       @Headers('if-match') ifMatch: string | undefined,
+      @IdempotencyKeyHeader() key: string[] | undefined,
     ): Promise<void> {
       const expectedVersion = expectedVersionOf(ifMatch);
-      await this.o.call(m.delete, { actor: actorOf(principal), id: configIdOf(id, noun), expectedVersion });
+      const params = { actor: actorOf(principal), id: configIdOf(id, noun), expectedVersion };
+      await this.o.call(m.delete, params, idempotencyKeyOf(key));
     }
 
-    private async write(method: AlertConfigRpcMethod, params: Record<string, unknown>, reply: FastifyReply) {
-      const entry = entryOf(await this.o.call(method, params));
+    private async write(
+      method: AlertConfigRpcMethod,
+      params: Record<string, unknown>,
+      reply: FastifyReply,
+      idempotencyKey: string | undefined,
+    ) {
+      const entry = entryOf(await this.o.call(method, params, idempotencyKey));
       void reply.header('etag', etagOf(entry.version));
       return entry;
     }

@@ -53,6 +53,7 @@ import {
   listChecksQuerySchema,
   objectBody,
 } from './request-envelope';
+import { IdempotencyKeyHeader } from './idempotency-key.decorator';
 
 const idParam = ApiParam({ name: 'id', description: 'Check id (UUID); its target id is `check:{id}`' });
 
@@ -92,7 +93,7 @@ export class ChecksController {
     @CurrentPrincipal() principal: Principal,
     @Body() body: unknown,
     @Res({ passthrough: true }) reply: FastifyReply,
-    @Headers('idempotency-key') key: string | undefined,
+    @IdempotencyKeyHeader() key: string[] | undefined,
   ): Promise<CreatedCheck> {
     const check = await this.checks.create(principal, objectBody(body), idempotencyKeyOf(key));
     void reply.header('location', `/api/v1/checks/${check.id}`).header('etag', etagOf(check.version));
@@ -111,7 +112,7 @@ export class ChecksController {
   bulkCreate(
     @CurrentPrincipal() principal: Principal,
     @Body() body: unknown,
-    @Headers('idempotency-key') key: string | undefined,
+    @IdempotencyKeyHeader() key: string[] | undefined,
   ): Promise<ConfigRpcResults[ConfigRpcMethod.ChecksBulkCreate] & PingUrls> {
     const idempotencyKey = idempotencyKeyOf(key);
     return this.checks.bulkCreate(principal, bulkCreateBodySchema.parse(body ?? {}).checks, idempotencyKey);
@@ -154,7 +155,7 @@ export class ChecksController {
     @Headers('if-match') ifMatch: string | undefined,
     @Body() body: unknown,
     @Res({ passthrough: true }) reply: FastifyReply,
-    @Headers('idempotency-key') key: string | undefined,
+    @IdempotencyKeyHeader() key: string[] | undefined,
   ): Promise<CheckView> {
     const expected = expectedVersionOf(ifMatch);
     const idempotencyKey = idempotencyKeyOf(key);
@@ -179,7 +180,7 @@ export class ChecksController {
     @Headers('if-match') ifMatch: string | undefined,
     @Body() body: unknown,
     @Res({ passthrough: true }) reply: FastifyReply,
-    @Headers('idempotency-key') key: string | undefined,
+    @IdempotencyKeyHeader() key: string[] | undefined,
   ): Promise<CheckView> {
     const expected = expectedVersionOf(ifMatch);
     const idempotencyKey = idempotencyKeyOf(key);
@@ -200,7 +201,7 @@ export class ChecksController {
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
     @Headers('if-match') ifMatch: string | undefined,
-    @Headers('idempotency-key') key: string | undefined,
+    @IdempotencyKeyHeader() key: string[] | undefined,
   ): Promise<void> {
     const expected = expectedVersionOf(ifMatch);
     await this.checks.delete(principal, checkIdOf(id), expected, idempotencyKeyOf(key));
@@ -218,7 +219,7 @@ export class ChecksController {
     @Param('id') id: string,
     @Headers('if-match') ifMatch: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
-    @Headers('idempotency-key') key: string | undefined,
+    @IdempotencyKeyHeader() key: string[] | undefined,
   ): Promise<CheckView> {
     return this.setPaused(principal, id, true, ifMatch, reply, key);
   }
@@ -235,7 +236,7 @@ export class ChecksController {
     @Param('id') id: string,
     @Headers('if-match') ifMatch: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
-    @Headers('idempotency-key') key: string | undefined,
+    @IdempotencyKeyHeader() key: string[] | undefined,
   ): Promise<CheckView> {
     return this.setPaused(principal, id, false, ifMatch, reply, key);
   }
@@ -246,7 +247,7 @@ export class ChecksController {
     paused: boolean,
     ifMatch: string | undefined,
     reply: FastifyReply,
-    key: string | undefined,
+    key: string[] | undefined,
   ): Promise<CheckView> {
     const expected = expectedVersionOf(ifMatch);
     const idempotencyKey = idempotencyKeyOf(key);

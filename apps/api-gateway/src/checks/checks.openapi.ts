@@ -213,6 +213,11 @@ export function ApiOwnerUnavailable(): MethodDecorator {
   });
 }
 
+/** What the OpenAPI document says of the `Idempotency-Key` header. */
+export const IDEMPOTENCY_KEY_DESCRIPTION =
+  '1–255 visible ASCII characters, sent once: a retry with the same key, route and body (after a 503) is answered as ' +
+  'the first request was, writing nothing again; the same key with another body is a 422';
+
 /** A versioned write: If-Match, 404, 409 with the current version, 422 when the policy refuses. */
 export function ApiVersionedWrite(
   options: { denied?: boolean; notFound?: boolean; idempotencyKey?: boolean } = {},
@@ -223,9 +228,7 @@ export function ApiVersionedWrite(
           ApiHeader({
             name: 'Idempotency-Key',
             required: false,
-            description:
-              '1–255 visible ASCII characters: a retry with the same key, route and body (after a 503) is answered as ' +
-              'the first request was, writing nothing again',
+            description: IDEMPOTENCY_KEY_DESCRIPTION,
           }),
         ]
       : []),
@@ -241,13 +244,15 @@ export function ApiVersionedWrite(
     ApiOwnerUnavailable(),
   ];
   if (options.notFound !== false) decorators.push(ApiNotFoundResponse({ schema: errorBodySchema }));
-  if (options.denied)
-    decorators.push(
-      ApiResponse({
-        status: 422,
-        description: 'Refused by policy (`denied`): e.g. the check reaches a network the deny list forbids',
-        schema: errorBodySchema,
-      }),
-    );
+  const unprocessable = [
+    ...(options.denied ? ['refused by policy (`denied`): e.g. the check reaches a network the deny list forbids'] : []),
+    ...(options.idempotencyKey
+      ? [
+          'the Idempotency-Key was already used by this caller for another request of this kind (`denied`, issue path `Idempotency-Key`)',
+        ]
+      : []),
+  ];
+  if (unprocessable.length > 0)
+    decorators.push(ApiResponse({ status: 422, description: unprocessable.join('; or '), schema: errorBodySchema }));
   return applyDecorators(...decorators);
 }

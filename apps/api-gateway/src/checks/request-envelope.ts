@@ -38,19 +38,40 @@ export function expectedVersionOf(header: string | string[] | undefined): number
   return Number(m[1] ?? m[2]);
 }
 
+/** What an `Idempotency-Key` may be: 1 to this many visible ASCII characters (`!` to `~`). */
+export const IDEMPOTENCY_KEY_MAX_LENGTH = 255;
+
+const KEY_RULE = `1 to ${IDEMPOTENCY_KEY_MAX_LENGTH} visible ASCII characters (! to ~: no spaces, control or non-ASCII characters)`;
+
 /**
  * `Idempotency-Key: <1–255 visible ASCII characters>` on a write → the key (absent → undefined). The owner answers a
  * request with the same key, caller, route and body as it answered the first (for a day), writing nothing again: a
- * script may send a write again after a 503 ("outcome unknown") without making it twice.
+ * script may send a write again after a 503 ("outcome unknown") without making it twice; the same key with another
+ * body is refused (422). `header`: every value the request carried, one per header line (`IdempotencyKeyHeader`), so
+ * a key sent twice is told apart from one key. A bad key is a 400 saying what is wrong with it and the limits.
  */
-export function idempotencyKeyOf(header: string | string[] | undefined): string | undefined {
+export function idempotencyKeyOf(header: string | readonly string[] | undefined): string | undefined {
   if (header === undefined) return undefined;
-  const value = Array.isArray(header) ? header.join(',') : header;
-  if (!/^[\x21-\x7e]{1,255}$/.test(value))
-    throw new InvalidError('Idempotency-Key: 1 to 255 visible ASCII characters (no spaces)', [
-      { path: 'Idempotency-Key', message: '1 to 255 visible ASCII characters (no spaces)' },
-    ]);
+  const values = typeof header === 'string' ? [header] : header;
+  if (values.length === 0) return undefined;
+  if (values.length > 1) return badKey(`sent ${values.length} times: send the header once, with one key (${KEY_RULE})`);
+  const value = values[0];
+  if (value.trim() === '') return badKey(`empty: send ${KEY_RULE}, or leave the header out`);
+  if (value.length > IDEMPOTENCY_KEY_MAX_LENGTH)
+    return badKey(`${value.length} characters, more than ${IDEMPOTENCY_KEY_MAX_LENGTH}: send ${KEY_RULE}`);
+  const chars = [...value];
+  const at = chars.findIndex((c) => !/^[\x21-\x7e]$/.test(c));
+  if (at >= 0) {
+    const c = chars[at];
+    const what = c === ' ' ? 'a space' : c < ' ' || c === '\x7f' ? 'a control character' : 'not ASCII';
+    const code = (c.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0');
+    return badKey(`character ${at + 1} is ${what} (U+${code}): send ${KEY_RULE}`);
+  }
   return value;
+}
+
+function badKey(problem: string): never {
+  throw new InvalidError(`Idempotency-Key: ${problem}`, [{ path: 'Idempotency-Key', message: problem }]);
 }
 
 /**

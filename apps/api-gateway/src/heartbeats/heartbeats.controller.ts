@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, UseFilters } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, UseFilters } from '@nestjs/common';
 import {
   ApiConflictResponse,
   ApiCreatedResponse,
@@ -12,12 +12,13 @@ import {
 import { CreateHeartbeatResponse, createHeartbeatRequestSchema, HeartbeatView, UserRole } from '@fleetwatch/contracts';
 import { RequireRole } from '../auth/access.decorator';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
-import { ApiOwnerUnavailable } from '../checks/checks.openapi';
+import { ApiOwnerUnavailable, IDEMPOTENCY_KEY_DESCRIPTION } from '../checks/checks.openapi';
 import { ConfigApiErrorFilter } from '../checks/owner-errors';
 import { idempotencyKeyOf } from '../checks/request-envelope';
 import { ApiZodBody, errorBodySchema } from '../web/openapi';
 import { createHeartbeatResponseSchema, heartbeatViewSchema } from '../web/response.schemas';
 import { HeartbeatsService } from './heartbeats.service';
+import { IdempotencyKeyHeader } from '../checks/idempotency-key.decorator';
 
 /** Heartbeat monitors are `push` checks: create and delete go to their owner, sync-orchestrator (503 when it does not answer). */
 @ApiTags('heartbeats')
@@ -39,14 +40,14 @@ export class HeartbeatsController {
   @ApiHeader({
     name: 'Idempotency-Key',
     required: false,
-    description: 'A retry with the same key and body (after a 503) gets the first answer, its token too, for 5 minutes',
+    description: `${IDEMPOTENCY_KEY_DESCRIPTION} (its token too, for 5 minutes)`,
   })
   @ApiConflictResponse({ description: 'A check (of any type) already has this name', schema: errorBodySchema })
   @ApiOwnerUnavailable()
   create(
     @CurrentPrincipal() principal: Principal,
     @Body() body: unknown,
-    @Headers('idempotency-key') key: string | undefined,
+    @IdempotencyKeyHeader() key: string[] | undefined,
   ): Promise<CreateHeartbeatResponse> {
     const idempotencyKey = idempotencyKeyOf(key);
     return this.heartbeats.create(principal, createHeartbeatRequestSchema.parse(body), idempotencyKey);

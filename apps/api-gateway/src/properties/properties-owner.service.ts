@@ -23,7 +23,12 @@ export class PropertiesOwner {
     @Inject(GATEWAY_CONFIG) private readonly config: Pick<GatewayConfig, 'rpcTimeoutMs'>,
   ) {}
 
-  async call<M extends PropertyRpcMethod>(method: M, params: PropertyRpcParams<M>): Promise<PropertyRpcResults[M]> {
+  /** `idempotencyKey`: the HTTP client's Idempotency-Key of a write (request-envelope's idempotencyKeyOf). */
+  async call<M extends PropertyRpcMethod>(
+    method: M,
+    params: PropertyRpcParams<M>,
+    idempotencyKey?: string,
+  ): Promise<PropertyRpcResults[M]> {
     try {
       const parsed = propertyRpcParams[method].safeParse(params);
       if (!parsed.success)
@@ -32,6 +37,7 @@ export class PropertiesOwner {
         });
       return (await this.rpc.request(method, parsed.data as Record<string, unknown>, {
         timeoutMs: this.config.rpcTimeoutMs,
+        ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
       })) as PropertyRpcResults[M];
     } catch (e) {
       throw e instanceof RpcError ? domainErrorOf(e) : e;

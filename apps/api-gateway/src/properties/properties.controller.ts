@@ -15,7 +15,8 @@ import { RequireRole } from '../auth/access.decorator';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
 import { ApiVersionedWrite } from '../checks/checks.openapi';
 import { ConfigApiErrorFilter, etagOf } from '../checks/owner-errors';
-import { actorOf, expectedVersionOf, objectBody } from '../checks/request-envelope';
+import { IdempotencyKeyHeader } from '../checks/idempotency-key.decorator';
+import { actorOf, expectedVersionOf, idempotencyKeyOf, objectBody } from '../checks/request-envelope';
 import { ApiZodQuery } from '../web/openapi';
 import { PropertiesOwner } from './properties-owner.service';
 
@@ -92,21 +93,18 @@ export class PropertiesController {
     description:
       'Body `{"value": <any JSON value but null>}`, at most 16 KiB of JSON and 32 levels deep; strings without NUL (U+0000) or lone surrogates. A bad key or value is a 400 naming it. If-Match optional; `"0"` sets it only if it does not exist. The same value again is no change (no new version).',
   })
-  @ApiVersionedWrite({ notFound: false })
+  @ApiVersionedWrite({ notFound: false, idempotencyKey: true })
   async put(
     @CurrentPrincipal() principal: Principal,
     @Param('key') key: string,
     @Headers('if-match') ifMatch: string | undefined,
     @Body() body: unknown,
     @Res({ passthrough: true }) reply: FastifyReply,
+    @IdempotencyKeyHeader() idempotencyKey: string[] | undefined,
   ): Promise<PropertyDefinition> {
     const expectedVersion = expectedVersionOf(ifMatch);
-    const { property, created } = await this.owner.call(M.Put, {
-      actor: actorOf(principal),
-      key: keyOf(key),
-      body: bodyOf(body),
-      expectedVersion,
-    });
+    const params = { actor: actorOf(principal), key: keyOf(key), body: bodyOf(body), expectedVersion };
+    const { property, created } = await this.owner.call(M.Put, params, idempotencyKeyOf(idempotencyKey));
     void reply.status(created ? 201 : 200).header('etag', etagOf(property.version));
     if (created) void reply.header('location', `/api/v1/properties/${encodeURIComponent(property.key)}`);
     return property;
@@ -117,13 +115,15 @@ export class PropertiesController {
   @HttpCode(204)
   @RequireRole(UserRole.Operator)
   @ApiOperation({ summary: 'Delete a property (operator); If-Match optional' })
-  @ApiVersionedWrite()
+  @ApiVersionedWrite({ idempotencyKey: true })
   async delete(
     @CurrentPrincipal() principal: Principal,
     @Param('key') key: string,
     @Headers('if-match') ifMatch: string | undefined,
+    @IdempotencyKeyHeader() idempotencyKey: string[] | undefined,
   ): Promise<void> {
     const expectedVersion = expectedVersionOf(ifMatch);
-    await this.owner.call(M.Delete, { actor: actorOf(principal), key: keyOf(key), expectedVersion });
+    const params = { actor: actorOf(principal), key: keyOf(key), expectedVersion };
+    await this.owner.call(M.Delete, params, idempotencyKeyOf(idempotencyKey));
   }
 }

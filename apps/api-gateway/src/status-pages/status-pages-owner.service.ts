@@ -23,9 +23,11 @@ export class StatusPagesOwner {
     @Inject(GATEWAY_CONFIG) private readonly config: Pick<GatewayConfig, 'rpcTimeoutMs'>,
   ) {}
 
+  /** `idempotencyKey`: the HTTP client's Idempotency-Key of a write (request-envelope's idempotencyKeyOf). */
   async call<M extends StatusPageRpcMethod>(
     method: M,
     params: StatusPageRpcParams<M>,
+    idempotencyKey?: string,
   ): Promise<StatusPageRpcResults[M]> {
     try {
       const parsed = statusPageRpcParams[method].safeParse(params);
@@ -35,6 +37,7 @@ export class StatusPagesOwner {
         });
       return (await this.rpc.request(method, parsed.data as Record<string, unknown>, {
         timeoutMs: this.config.rpcTimeoutMs,
+        ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
       })) as StatusPageRpcResults[M];
     } catch (e) {
       throw e instanceof RpcError ? domainErrorOf(e) : e;

@@ -28,7 +28,8 @@ import { RequireRole } from '../auth/access.decorator';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
 import { ApiVersionedWrite } from '../checks/checks.openapi';
 import { ConfigApiErrorFilter, etagOf } from '../checks/owner-errors';
-import { actorOf, expectedVersionOf, objectBody } from '../checks/request-envelope';
+import { IdempotencyKeyHeader } from '../checks/idempotency-key.decorator';
+import { actorOf, expectedVersionOf, idempotencyKeyOf, objectBody } from '../checks/request-envelope';
 import { StatusPagesOwner } from './status-pages-owner.service';
 
 // Status pages over REST (issue 17), the alert rules' shape: POST (201, Location, ETag) / GET list
@@ -60,13 +61,15 @@ export class StatusPagesController {
   @Post()
   @RequireRole(UserRole.Operator)
   @ApiOperation({ summary: 'Create a status page (operator)', description: 'A bad field is a 400 naming it.' })
-  @ApiVersionedWrite({ notFound: false })
+  @ApiVersionedWrite({ notFound: false, idempotencyKey: true })
   async create(
     @CurrentPrincipal() principal: Principal,
     @Body() body: unknown,
     @Res({ passthrough: true }) reply: FastifyReply,
+    @IdempotencyKeyHeader() key: string[] | undefined,
   ): Promise<StatusPageDefinition> {
-    const { page } = await this.owner.call(M.Create, { actor: actorOf(principal), body: objectBody(body) });
+    const params = { actor: actorOf(principal), body: objectBody(body) };
+    const { page } = await this.owner.call(M.Create, params, idempotencyKeyOf(key));
     void reply.status(201).header('location', `/api/v1/status-pages/${page.id}`).header('etag', etagOf(page.version));
     return page;
   }
@@ -92,21 +95,27 @@ export class StatusPagesController {
   @idParam
   @RequireRole(UserRole.Operator)
   @ApiOperation({ summary: 'Replace a status page (operator); If-Match optional' })
-  @ApiVersionedWrite()
+  @ApiVersionedWrite({ idempotencyKey: true })
   async replace(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
     @Headers('if-match') ifMatch: string | undefined,
     @Body() body: unknown,
     @Res({ passthrough: true }) reply: FastifyReply,
+    @IdempotencyKeyHeader() key: string[] | undefined,
   ): Promise<StatusPageDefinition> {
     const expectedVersion = expectedVersionOf(ifMatch);
-    const { page } = await this.owner.call(M.Replace, {
-      actor: actorOf(principal),
-      id: pageIdOf(id),
-      body: objectBody(body),
-      expectedVersion,
-    });
+    const idempotencyKey = idempotencyKeyOf(key);
+    const { page } = await this.owner.call(
+      M.Replace,
+      {
+        actor: actorOf(principal),
+        id: pageIdOf(id),
+        body: objectBody(body),
+        expectedVersion,
+      },
+      idempotencyKey,
+    );
     void reply.header('etag', etagOf(page.version));
     return page;
   }
@@ -115,21 +124,27 @@ export class StatusPagesController {
   @idParam
   @RequireRole(UserRole.Operator)
   @ApiOperation({ summary: 'Change some fields of a status page (operator); `null` removes one' })
-  @ApiVersionedWrite()
+  @ApiVersionedWrite({ idempotencyKey: true })
   async patch(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
     @Headers('if-match') ifMatch: string | undefined,
     @Body() body: unknown,
     @Res({ passthrough: true }) reply: FastifyReply,
+    @IdempotencyKeyHeader() key: string[] | undefined,
   ): Promise<StatusPageDefinition> {
     const expectedVersion = expectedVersionOf(ifMatch);
-    const { page } = await this.owner.call(M.Patch, {
-      actor: actorOf(principal),
-      id: pageIdOf(id),
-      patch: objectBody(body),
-      expectedVersion,
-    });
+    const idempotencyKey = idempotencyKeyOf(key);
+    const { page } = await this.owner.call(
+      M.Patch,
+      {
+        actor: actorOf(principal),
+        id: pageIdOf(id),
+        patch: objectBody(body),
+        expectedVersion,
+      },
+      idempotencyKey,
+    );
     void reply.header('etag', etagOf(page.version));
     return page;
   }
@@ -139,13 +154,15 @@ export class StatusPagesController {
   @HttpCode(204)
   @RequireRole(UserRole.Operator)
   @ApiOperation({ summary: 'Delete a status page (operator); If-Match optional' })
-  @ApiVersionedWrite()
+  @ApiVersionedWrite({ idempotencyKey: true })
   async delete(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
     @Headers('if-match') ifMatch: string | undefined,
+    @IdempotencyKeyHeader() key: string[] | undefined,
   ): Promise<void> {
     const expectedVersion = expectedVersionOf(ifMatch);
-    await this.owner.call(M.Delete, { actor: actorOf(principal), id: pageIdOf(id), expectedVersion });
+    const params = { actor: actorOf(principal), id: pageIdOf(id), expectedVersion };
+    await this.owner.call(M.Delete, params, idempotencyKeyOf(key));
   }
 }

@@ -11,7 +11,7 @@ import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import type { SecretSealer } from '@fleetwatch/persistence';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import type { WriteRequest } from '../config/config-writer';
+import { requestOf } from '../config/write-request';
 import { AlertConfigService, type AlertKind } from './alert-config.service';
 import { CHANNEL_SEALER, SITE_NAME } from './alerting.tokens';
 import { SilencesService } from './silences.service';
@@ -77,9 +77,9 @@ export class AlertingRpcHandler implements OnModuleInit {
         { site: this.site },
       );
     });
-    this.on(M.SilencesCreate, (p, ctx) => this.silences.create(p.actor, p.body, requestOf(ctx)));
-    this.on(M.SilencesExpire, (p, ctx) => this.silences.expire(p.actor, p.id, requestOf(ctx)));
-    this.on(M.SilencesDelete, (p, ctx) => this.silences.delete(p.actor, p.id, requestOf(ctx)));
+    this.on(M.SilencesCreate, (p, ctx) => this.silences.create(p.actor, p.body, requestOf(ctx, p)));
+    this.on(M.SilencesExpire, (p, ctx) => this.silences.expire(p.actor, p.id, requestOf(ctx, p)));
+    this.on(M.SilencesDelete, (p, ctx) => this.silences.delete(p.actor, p.id, requestOf(ctx, p)));
     this.on(M.SilencesList, (p) => this.silences.list(p));
     this.on(M.SilencesGet, async (p) => ({ silence: await this.silences.get(p.id) }));
   }
@@ -102,19 +102,15 @@ export class AlertingRpcHandler implements OnModuleInit {
       const { item, version } = await r;
       return { [key]: item, version };
     };
-    reg(create, (p, ctx) => wrap(this.config.create(kind, p.actor, p.body, requestOf(ctx))));
+    reg(create, (p, ctx) => wrap(this.config.create(kind, p.actor, p.body, requestOf(ctx, p))));
     reg(replace, (p, ctx) =>
-      wrap(this.config.change(kind, p.actor, p.id, { replace: p.body }, p.expectedVersion, requestOf(ctx))),
+      wrap(this.config.change(kind, p.actor, p.id, { replace: p.body }, p.expectedVersion, requestOf(ctx, p))),
     );
     reg(patch, (p, ctx) =>
-      wrap(this.config.change(kind, p.actor, p.id, { patch: p.patch }, p.expectedVersion, requestOf(ctx))),
+      wrap(this.config.change(kind, p.actor, p.id, { patch: p.patch }, p.expectedVersion, requestOf(ctx, p))),
     );
-    reg(del, (p, ctx) => this.config.delete(kind, p.actor, p.id, p.expectedVersion, requestOf(ctx)));
+    reg(del, (p, ctx) => this.config.delete(kind, p.actor, p.id, p.expectedVersion, requestOf(ctx, p)));
     reg(list, (p) => this.config.list(kind, p as unknown as { limit: number; cursor?: string }));
     reg(get, async (p) => ({ [key]: await this.config.get(kind, p.id) }));
   }
-}
-
-function requestOf(ctx: RpcContext): WriteRequest {
-  return { id: ctx.messageId, method: ctx.method, deadline: ctx.deadline };
 }

@@ -1,6 +1,9 @@
 import { Inject, Injectable, OnModuleInit, Optional } from '@nestjs/common';
 import {
+  AlertConfigRpcMethod,
   ConfigRpcMethod,
+  PropertyRpcMethod,
+  StatusPageRpcMethod,
   TargetIds,
   truncateText,
   uuidv7,
@@ -38,6 +41,7 @@ import type { ConfigSnapshot } from './config-yaml';
 import { snapshotOf } from './config-plan';
 import { CONFIG_SNAPSHOT_EVERY } from './config.tokens';
 import { ConfigChangedRelay } from './config-changed.relay';
+import { IdempotencyKeyReusedError } from './config.errors';
 import { lifecycleOf, touchedChecks } from './check-lifecycle';
 
 // The one path every configuration write takes (SPEC §2: local edits and, later,
@@ -58,6 +62,10 @@ import { lifecycleOf, touchedChecks } from './check-lifecycle';
 // recorded — RabbitMQ redelivers it when the owner committed but stopped before acking —
 // is answered with the recorded answer, writing nothing. The check runs under the head
 // lock, so a redelivery racing the first run waits for its commit and then sees it.
+// A client's Idempotency-Key (write-request.ts) names the request by key and body (its id)
+// and by key alone (its keyId, kept on the same row): a keyed request whose id is not
+// recorded but whose keyId is — the same key with another body — is refused, under the
+// same lock (IdempotencyKeyReusedError).
 
 export type WriteOutcome<R> =
   | { changed: false; result: R }
@@ -97,6 +105,11 @@ export interface WriteRequest {
   deadline: Date;
   /** The id is derived from the HTTP client's Idempotency-Key (a retry may come long after the deadline). */
   keyed?: boolean;
+  /**
+   * A keyed request's key, method and caller without its body (write-request.ts): recorded with the answer, so the
+   * same key sent again with another body (another id) finds the first request's row and is refused.
+   */
+  keyId?: string;
 }
 
 export interface WriteOptions {
@@ -203,8 +216,10 @@ export class ConfigWriter implements OnModuleInit {
     const committed = await runInSqlTransaction(this.pool, async (tx) => {
       const head = await this.versions.lockHead(tx);
       // A statement after the lock: it sees what the writer before committed.
-      const state = await this.versions.writeState(tx, request?.id ?? null);
+      const state = await this.versions.writeState(tx, request?.id ?? null, request?.keyId ?? null);
       if (request && state.recorded) return { answer: replayOf<R>(state.recorded, request), created: false };
+      // The same key, method and caller, another body: the client reused its key for another request.
+      if (request && state.keyUsedBy) throw keyReused(state.keyUsedBy, request);
       beforeDeadline(request, 'waiting for the configuration lock');
       // Rows from before content hashes (normally filled at start): fill them, or the hash would skip them.
       if (state.missingHashes > 0) await this.fillMissing(tx);
@@ -303,7 +318,24 @@ function beforeDeadline(request: WriteRequest | undefined, doing: string): void 
 }
 
 /** Writes whose whole answer is the version (a delete): a kept version is the whole answer. */
-const KEEPS_NO_ANSWER: ReadonlySet<string> = new Set([ConfigRpcMethod.ChecksDelete]);
+const KEEPS_NO_ANSWER: ReadonlySet<string> = new Set([
+  ConfigRpcMethod.ChecksDelete,
+  AlertConfigRpcMethod.RulesDelete,
+  AlertConfigRpcMethod.ChannelsDelete,
+  AlertConfigRpcMethod.WindowsDelete,
+  AlertConfigRpcMethod.SilencesDelete,
+  StatusPageRpcMethod.Delete,
+  PropertyRpcMethod.Delete,
+]);
+
+/** The refusal of a key already used (within the day answers are kept) by the same caller for another request. */
+function keyReused(first: { version: number }, request: WriteRequest): IdempotencyKeyReusedError {
+  const problem =
+    `already used by you for another ${request.method} request (another body, If-Match or path), applied as config ` +
+    `version ${first.version}: a key names one request — send a new key for a new request, or the first request's ` +
+    'body again to get its answer';
+  return new IdempotencyKeyReusedError(`Idempotency-Key: ${problem}`, [{ path: 'Idempotency-Key', message: problem }]);
+}
 
 /** A request's answer as config_requests keeps it: its secrets apart. */
 function answerRecord(request: WriteRequest, answer: object): NonNullable<NewConfigVersion['request']> {
@@ -314,7 +346,14 @@ function answerRecord(request: WriteRequest, answer: object): NonNullable<NewCon
     (secrets ??= {})[field] = reply[field];
     delete reply[field];
   }
-  return { requestId: request.id, method: request.method, deadline: request.deadline, reply, secrets };
+  return {
+    requestId: request.id,
+    keyId: request.keyId ?? null,
+    method: request.method,
+    deadline: request.deadline,
+    reply,
+    secrets,
+  };
 }
 
 /** The touched checks that are still there after the write, as stored (its version, no timestamps read back). */

@@ -1,6 +1,6 @@
 import { ConflictError, ForbiddenError, type ErrorIssue } from '@fleetwatch/domain';
 
-// Two refusals of the configuration owner that carry more than a message. Both are the
+// Refusals of the configuration owner that carry more than a message. Both are the
 // domain's own kinds, so every transport maps them without knowing this file; the RPC
 // reply adds what they carry (contracts' RpcReply: `currentVersion`, `issues`).
 
@@ -16,6 +16,20 @@ export class VersionConflictError extends ConflictError {
 
 /** The target policy refuses an address a check names (SPEC §5): RPC code `denied`. */
 export class TargetDeniedError extends ForbiddenError {
+  constructor(
+    message: string,
+    readonly issues: ErrorIssue[],
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * A client's `Idempotency-Key` sent again by the same caller for the same method with another body (another request):
+ * refused without writing (RPC code `denied`, issue path `Idempotency-Key`; HTTP 422 as the IETF draft
+ * draft-ietf-httpapi-idempotency-key-header asks).
+ */
+export class IdempotencyKeyReusedError extends ForbiddenError {
   constructor(
     message: string,
     readonly issues: ErrorIssue[],

@@ -14,7 +14,7 @@ import { runInSqlTransaction } from '@fleetwatch/persistence';
 import { TcpProxy, waitFor } from '@fleetwatch/testing';
 import { Client } from 'pg';
 import { ConfigRpcHandler, requestOf } from './config.rpc-handler';
-import { ALICE, ConfigTestServers, startOwner, type OwnerParts } from './config.int-helpers';
+import { ALICE, BOB, ConfigTestServers, startOwner, type OwnerParts } from './config.int-helpers';
 
 // At-least-once RPC must not apply a write twice: RabbitMQ redelivers a request whose
 // owner committed the write but never acked it (crash, lost channel). The write records
@@ -320,5 +320,80 @@ describe("a client's Idempotency-Key (its retry is another message)", () => {
       parts.config.delete(ALICE, made.check.id, undefined, { ...del, deadline: new Date(Date.now() + 5_000) }),
     ).resolves.toEqual(deleted);
     expect(await versionCount()).toBe(versions);
+  });
+});
+
+describe('the same Idempotency-Key with another body (the same caller and method): refused, nothing written', () => {
+  const keyed = (key: string, params: unknown, method: string = M.ChecksCreate) =>
+    requestOf(
+      {
+        method,
+        correlationId: 'c',
+        deadline: new Date(Date.now() + 5_000),
+        messageId: `0190f0e0-0000-7000-8000-${String(Math.floor(Math.random() * 1e12)).padStart(12, '0')}`,
+        redelivered: false,
+        idempotencyKey: key,
+      },
+      params,
+    );
+  const tcp = (name: string) => ({ name, type: 'tcp', host: 'db', port: 5432 });
+  const create = (owner: OwnerParts, key: string, name: string, actor = ALICE) =>
+    owner.config.create(actor, tcp(name), keyed(key, { actor, check: tcp(name) }));
+
+  it('is a denied error naming the header and the first version; the first body still gets its answer', async () => {
+    const first = await create(parts, 'reuse-1', 'reuse-a');
+    const versions = await versionCount();
+    await expect(create(parts, 'reuse-1', 'reuse-b')).rejects.toMatchObject({
+      name: 'IdempotencyKeyReusedError',
+      kind: 'forbidden',
+      message: expect.stringMatching(
+        new RegExp(
+          `^Idempotency-Key: already used by you for another checks\\.create request .*version ${first.version}`,
+        ),
+      ),
+      issues: [{ path: 'Idempotency-Key', message: expect.any(String) }],
+    });
+    expect(await versionCount()).toBe(versions);
+    expect((await parts.config.list({ limit: 1000 })).items.filter((c) => c.name === 'reuse-b')).toEqual([]);
+    // The first request again: its answer, as before.
+    await expect(create(parts, 'reuse-1', 'reuse-a')).resolves.toEqual(first);
+    // Another caller with the same key and that body, or the key on another method: other requests.
+    await expect(create(parts, 'reuse-1', 'reuse-b', BOB)).resolves.toMatchObject({ check: { name: 'reuse-b' } });
+    const patch = { actor: ALICE, id: first.check.id, patch: { port: 5433 } };
+    await expect(
+      parts.config.patch(ALICE, first.check.id, patch.patch, undefined, keyed('reuse-1', patch, M.ChecksPatch)),
+    ).resolves.toMatchObject({ check: { port: 5433 } });
+  });
+
+  it('racing retries with one key and two bodies: one is applied, every retry of it gets its answer, the other body is refused', async () => {
+    const versions = await versionCount();
+    const results = await Promise.allSettled(
+      ['race-a', 'race-b', 'race-a', 'race-b', 'race-a', 'race-b'].map((name) => create(parts, 'race-1', name)),
+    );
+    const done = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const refused = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+    expect([done.length, refused.length]).toEqual([3, 3]);
+    expect(new Set(done.map((d) => d.check.id)).size).toBe(1);
+    expect(refused.map((e) => e.name)).toEqual(Array(3).fill('IdempotencyKeyReusedError'));
+    expect(await versionCount()).toBe(versions + 1);
+  });
+
+  it('survives the answer being cut to its version and an owner started afresh; a day later the key is free', async () => {
+    const first = await create(parts, 'reuse-late', 'late-a');
+    const { id } = keyed('reuse-late', { actor: ALICE, check: tcp('late-a') });
+    await sql.query(`UPDATE config_requests SET deadline = now() - interval '10 minutes' WHERE request_id = $1`, [id]);
+    await parts.relay.pruneRequests();
+    const fresh = startOwner(servers.db.databaseUrl, null);
+    try {
+      await expect(create(fresh, 'reuse-late', 'late-b')).rejects.toThrow(
+        new RegExp(`^Idempotency-Key: already used by you .*config version ${first.version}`),
+      );
+      // Past the day answers are kept (pruned): the key names nothing any more.
+      await sql.query(`UPDATE config_requests SET at = now() - interval '2 days' WHERE request_id = $1`, [id]);
+      await fresh.relay.pruneRequests();
+      await expect(create(fresh, 'reuse-late', 'late-b')).resolves.toMatchObject({ check: { name: 'late-b' } });
+    } finally {
+      await fresh.close();
+    }
   });
 });

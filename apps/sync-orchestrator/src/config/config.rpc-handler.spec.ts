@@ -37,3 +37,27 @@ describe('requestOf with an Idempotency-Key', () => {
     expect(requestOf(ctx('k2'), params).id).not.toBe(id);
   });
 });
+
+describe("requestOf's key id (the key, method and caller without the body: a key reused with another body)", () => {
+  const params = { actor, check: { name: 'api', tags: ['t1', 't2'] } };
+
+  it('is the same for another body, If-Match or target of the same key, method and caller', () => {
+    const first = requestOf(ctx('k'), params);
+    expect(first.keyId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(first.keyId).not.toBe(first.id);
+    const other = requestOf(ctx('k'), { actor, check: { name: 'api2' }, expectedVersion: 3, id: 'x' });
+    expect(other.id).not.toBe(first.id);
+    expect(other.keyId).toBe(first.keyId);
+    // The actor's display name is no part of who the caller is (a renamed API key is the same caller).
+    expect(requestOf(ctx('k'), { ...params, actor: { ...actor, name: 'alice2' } }).keyId).toBe(first.keyId);
+  });
+
+  it('is another for another key, method or caller; a request without a key has none', () => {
+    const keyId = requestOf(ctx('k'), params).keyId;
+    expect(requestOf(ctx('k2'), params).keyId).not.toBe(keyId);
+    expect(requestOf({ ...ctx('k'), method: M.ChecksPatch }, params).keyId).not.toBe(keyId);
+    expect(requestOf(ctx('k'), { ...params, actor: { ...actor, id: 'api-key:1' } }).keyId).not.toBe(keyId);
+    const { idempotencyKey: _none, ...plain } = ctx('k');
+    expect(requestOf(plain, params).keyId).toBeUndefined();
+  });
+});

@@ -2,7 +2,7 @@ import { Injectable, OnModuleInit } from '@nestjs/common';
 import { PropertyRpcMethod as M, propertyRpcParams, type PropertyRpcResults } from '@fleetwatch/contracts';
 import { RpcServer, type RpcContext } from '@fleetwatch/messaging';
 import type { z } from 'zod';
-import type { WriteRequest } from '../config/config-writer';
+import { requestOf } from '../config/write-request';
 import { PropertiesService } from './properties.service';
 
 type Params<K extends M> = z.output<(typeof propertyRpcParams)[K]>;
@@ -25,13 +25,9 @@ export class PropertiesRpcHandler implements OnModuleInit {
   }
 
   onModuleInit(): void {
-    this.on(M.Put, (p, ctx) => this.properties.put(p.actor, p.key, p.body, p.expectedVersion, requestOf(ctx)));
-    this.on(M.Delete, (p, ctx) => this.properties.delete(p.actor, p.key, p.expectedVersion, requestOf(ctx)));
+    this.on(M.Put, (p, ctx) => this.properties.put(p.actor, p.key, p.body, p.expectedVersion, requestOf(ctx, p)));
+    this.on(M.Delete, (p, ctx) => this.properties.delete(p.actor, p.key, p.expectedVersion, requestOf(ctx, p)));
     this.on(M.List, (p) => this.properties.list(p));
     this.on(M.Get, (p) => this.properties.get(p.key));
   }
-}
-
-function requestOf(ctx: RpcContext): WriteRequest {
-  return { id: ctx.messageId, method: ctx.method, deadline: ctx.deadline };
 }

@@ -2,7 +2,7 @@ import { Injectable, OnModuleInit } from '@nestjs/common';
 import { StatusPageRpcMethod as M, statusPageRpcParams, type StatusPageRpcResults } from '@fleetwatch/contracts';
 import { RpcServer, type RpcContext } from '@fleetwatch/messaging';
 import type { z } from 'zod';
-import type { WriteRequest } from '../config/config-writer';
+import { requestOf } from '../config/write-request';
 import { StatusPagesService } from './status-pages.service';
 
 type Params<K extends M> = z.output<(typeof statusPageRpcParams)[K]>;
@@ -25,19 +25,15 @@ export class StatusPagesRpcHandler implements OnModuleInit {
   }
 
   onModuleInit(): void {
-    this.on(M.Create, (p, ctx) => this.pages.create(p.actor, p.body, requestOf(ctx)));
+    this.on(M.Create, (p, ctx) => this.pages.create(p.actor, p.body, requestOf(ctx, p)));
     this.on(M.Replace, (p, ctx) =>
-      this.pages.change(p.actor, p.id, { replace: p.body }, p.expectedVersion, requestOf(ctx)),
+      this.pages.change(p.actor, p.id, { replace: p.body }, p.expectedVersion, requestOf(ctx, p)),
     );
     this.on(M.Patch, (p, ctx) =>
-      this.pages.change(p.actor, p.id, { patch: p.patch }, p.expectedVersion, requestOf(ctx)),
+      this.pages.change(p.actor, p.id, { patch: p.patch }, p.expectedVersion, requestOf(ctx, p)),
     );
-    this.on(M.Delete, (p, ctx) => this.pages.delete(p.actor, p.id, p.expectedVersion, requestOf(ctx)));
+    this.on(M.Delete, (p, ctx) => this.pages.delete(p.actor, p.id, p.expectedVersion, requestOf(ctx, p)));
     this.on(M.List, (p) => this.pages.list(p));
     this.on(M.Get, async (p) => ({ page: await this.pages.get(p.id) }));
   }
-}
-
-function requestOf(ctx: RpcContext): WriteRequest {
-  return { id: ctx.messageId, method: ctx.method, deadline: ctx.deadline };
 }

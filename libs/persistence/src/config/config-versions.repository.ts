@@ -48,6 +48,11 @@ export interface WriteState {
   missingHashes: number;
   /** The answer recorded for the request's id, if one asked and its write committed. */
   recorded: RecordedRequest | null;
+  /**
+   * Another request recorded under the request's key id (a client's Idempotency-Key, method and caller: the same key
+   * sent with another body), with the version it was applied as; null when none (or no key id was given).
+   */
+  keyUsedBy: { requestId: string; version: number } | null;
 }
 
 /**
@@ -101,6 +106,11 @@ export interface NewRecordedRequest extends RecordedRequest {
   requestId: string;
   /** The caller's deadline: after it the owner no longer runs the request, so secrets can go. */
   deadline: Date;
+  /**
+   * A keyed request's key id (the client's Idempotency-Key, method and caller, without the body): unique while the row
+   * is kept, so a second request with the same key id is found (writeState) and refused.
+   */
+  keyId?: string | null;
 }
 
 export interface AuditQuery {
@@ -172,29 +182,35 @@ export class ConfigVersionsRepository {
 
   /**
    * What a writer needs to know once it holds the head lock, in one statement: how many checks
-   * there are, how many lack a content hash, and the answer recorded for `requestId`. Never in
+   * there are, how many lack a content hash, the answer recorded for `requestId`, and another request recorded under
+   * `keyId` (the same Idempotency-Key with another body). Never in
    * the locking statement itself: that one's snapshot predates the wait for the lock, so it
    * would miss what the writer before committed (a racing redelivery's recorded answer).
    */
-  async writeState(tx: SqlTx, requestId: string | null): Promise<WriteState> {
+  async writeState(tx: SqlTx, requestId: string | null, keyId: string | null = null): Promise<WriteState> {
     const rows = await sqlQuery<{
       checks: number;
       missing: number;
       method: string | null;
       reply: Record<string, unknown> | null;
       secrets: Record<string, unknown> | null;
+      key_request: string | null;
+      key_version: number | null;
     }>(
       tx,
-      `SELECT c.checks, c.missing, r.method, r.reply, r.secrets
+      `SELECT c.checks, c.missing, r.method, r.reply, r.secrets,
+              k.request_id::text AS key_request, (k.reply->>'version')::int AS key_version
        FROM (SELECT count(*)::int AS checks, count(*) FILTER (WHERE content_hash IS NULL)::int AS missing FROM checks) c
-       LEFT JOIN config_requests r ON r.request_id = $1::uuid`,
-      [requestId],
+       LEFT JOIN config_requests r ON r.request_id = $1::uuid
+       LEFT JOIN config_requests k ON k.key_id = $2::uuid AND k.request_id IS DISTINCT FROM $1::uuid`,
+      [requestId, keyId],
     ).catch((err: unknown) => rethrowSql(err));
     const r = rows[0];
     return {
       checks: r.checks,
       missingHashes: r.missing,
       recorded: r.method !== null && r.reply !== null ? { method: r.method, reply: r.reply, secrets: r.secrets } : null,
+      keyUsedBy: r.key_request !== null ? { requestId: r.key_request, version: r.key_version ?? 0 } : null,
     };
   }
 
@@ -227,8 +243,8 @@ export class ConfigVersionsRepository {
            INSERT INTO config_changed_outbox (message_id, version, payload, lifecycle)
            SELECT $8::uuid, $1, jsonb_set($9::jsonb, '{hash}', to_jsonb(hc.hash)), $10::jsonb FROM hc
          ), q AS (
-           INSERT INTO config_requests (request_id, method, reply, secrets, deadline)
-           SELECT $11::uuid, $12, $13::jsonb, $14::jsonb, $15 WHERE $11::uuid IS NOT NULL
+           INSERT INTO config_requests (request_id, method, reply, secrets, deadline, key_id)
+           SELECT $11::uuid, $12, $13::jsonb, $14::jsonb, $15, $16::uuid WHERE $11::uuid IS NOT NULL
          ), h AS (
            UPDATE config_head SET version = $1, hash = hc.hash, updated_at = now() FROM hc WHERE id = 1
          )
@@ -249,6 +265,7 @@ export class ConfigVersionsRepository {
           r ? JSON.stringify(r.reply) : null,
           r?.secrets ? JSON.stringify(r.secrets) : null,
           r?.deadline ?? null,
+          r?.keyId ?? null,
         ],
       );
       return { createdAt: new Date(rows[0].created_at).toISOString(), hash: rows[0].hash };
@@ -348,9 +365,16 @@ export class ConfigVersionsRepository {
   async recordRequest(tx: SqlTx, r: NewRecordedRequest): Promise<void> {
     await sqlExecute(
       tx,
-      `INSERT INTO config_requests (request_id, method, reply, secrets, deadline)
-       VALUES ($1::uuid, $2, $3::jsonb, $4::jsonb, $5)`,
-      [r.requestId, r.method, JSON.stringify(r.reply), r.secrets ? JSON.stringify(r.secrets) : null, r.deadline],
+      `INSERT INTO config_requests (request_id, method, reply, secrets, deadline, key_id)
+       VALUES ($1::uuid, $2, $3::jsonb, $4::jsonb, $5, $6::uuid)`,
+      [
+        r.requestId,
+        r.method,
+        JSON.stringify(r.reply),
+        r.secrets ? JSON.stringify(r.secrets) : null,
+        r.deadline,
+        r.keyId ?? null,
+      ],
     ).catch((err: unknown) => rethrowSql(err, `request ${r.requestId} is already recorded`));
   }
 
