@@ -865,3 +865,43 @@ describe('DockerWatcher and an engine whose clock is behind the watcher`s', () =
     }
   });
 });
+
+describe("a container's updates are dated in the order they are sent", () => {
+  it('a state inspected again in the background (dated here), then an event dated by an engine 30 s behind: the event comes after', async () => {
+    engine.clockOffsetMs = -30_000;
+    const ingest = await acceptingIngest();
+    const pusher = new StatusPusher({ url: ingest.url, apiKey: 'k', log, lingerMs: 0 });
+    const stuck = engine.add({ name: 'app-1', labels: { 'fleetwatch.watch': 'true' }, running: true });
+    const w = watcherFor(pusher, engine.socketPath, { answerTimeoutMs: 600, probeAfterMs: 300 });
+    const of = (status?: string) =>
+      ingest.received.filter((u) => u.instanceId === 'app-1' && (status === undefined || u.status === status));
+    pusher.start();
+    w.start();
+    let release = (): void => undefined;
+    try {
+      await until('app-1 reported', () => of('running').length === 1 && w.stats.connected);
+      // It dies while its inspect hangs: unknown, then inspected again once the lock clears — dated by this host.
+      release = engine.hold((path) => path.startsWith(`/containers/${stuck}/json`));
+      engine.act('app-1', 'die', { exitCode: 3 });
+      await until('the inspect given up', () =>
+        logs.some((l) => /no answer twice, the engine answering pings/.test(l)),
+      );
+      release();
+      await until('app-1 failed, inspected again', () => of('failed').length === 1);
+      // Started again: the event is dated by the engine's clock, 30 s behind this host's. Dated so, it came before the
+      // failure and the aggregator (which keeps the newest) ignored it: app-1 read failed while it ran.
+      engine.act('app-1', 'start');
+      await until('app-1 running again', () => of('running').length === 2);
+      const dates = of().map((u) => Date.parse(u.occurredAt as string));
+      expect(of().map((u) => u.status)).toEqual(['running', 'failed', 'running']);
+      expect(dates[1]).toBeGreaterThan(dates[0] as number);
+      expect(dates[2]).toBeGreaterThan(dates[1] as number);
+    } finally {
+      release();
+      await w.stop();
+      await pusher.stop();
+      await w.persist();
+      await ingest.close();
+    }
+  });
+});

@@ -1,6 +1,6 @@
 import type Dockerode from 'dockerode';
 import { toStorable, truncateText, type StatusUpdateInput } from '@fleetwatch/contracts';
-import { nextRetryDelayMs, type PushLog, type StatusPusher } from '@fleetwatch/pusher';
+import { datedAfter, datedAtMs, nextRetryDelayMs, type PushLog, type StatusPusher } from '@fleetwatch/pusher';
 import {
   eventSubject,
   instanceIdOf,
@@ -58,6 +58,8 @@ interface Known {
   history: string[];
   name: string;
   image?: string;
+  /** Epoch ms the container's last update sent was dated: the next is dated after it (datedAfter). */
+  at?: number;
 }
 
 /** A container's inspect got no answer twice while the engine answers pings: that container is skipped by the resync. */
@@ -800,14 +802,21 @@ export class DockerWatcher {
     const returning = history.includes(base);
     // A state coming back is a new observation, dated when it was seen: a resync would otherwise date it when the
     // state first began (before the state it follows), and the aggregator ignores an observation older than its own.
-    const sent = returning
-      ? { ...update, updateId: saltedUpdateId(base, `${seenAt}:${history.length}`), occurredAt: seenAt }
-      : update;
+    // Dated after the container's last update: an update dated by this host's clock (a state inspected again in the
+    // background) and the next dated by the engine's (an event, a resync), a remote engine's clock behind, had the newer
+    // state dated before the older, and the aggregator ignored it.
+    const sent = datedAfter(
+      returning
+        ? { ...update, updateId: saltedUpdateId(base, `${seenAt}:${history.length}`), occurredAt: seenAt }
+        : update,
+      before?.at,
+    );
     this.known.set(id, {
       updateId: sent.updateId as string,
       history: [...history.filter((h) => h !== base), base].slice(-32),
       name: (snapshot.Name ?? '').replace(/^\//, '') || id.slice(0, 12),
       image: snapshot.Config?.Image,
+      at: datedAtMs(sent, before?.at),
     });
     this.stats.watched = this.known.size;
     if (this.pusher.enqueue(sent))
@@ -851,7 +860,10 @@ export class DockerWatcher {
     const name = hint.Name ?? hint.Names?.[0] ?? before?.name;
     // A container this watcher never saw and cannot name is nobody's target.
     if (!name && !before) return;
-    const update = updateOfRemoved({ Id: id, Name: name, image: hint.image ?? before?.image }, at, this.mapping());
+    const update = datedAfter(
+      updateOfRemoved({ Id: id, Name: name, image: hint.image ?? before?.image }, at, this.mapping()),
+      before?.at,
+    );
     const image = hint.image ?? before?.image;
     // The container's last update: the pusher stops reporting its instance again (refreshes).
     if (this.pusher.enqueue(update, { final: true }))

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { statusUpdateInputSchema, type StatusUpdateInput } from '@fleetwatch/contracts';
 import { StatusPusher, type PushLog } from '@fleetwatch/pusher';
 import { loadKubeConfig } from './kube-api';
-import { inOrder, PodWatcher, type PodWatcherOptions } from './pod-watcher';
+import { PodWatcher, type PodWatcherOptions } from './pod-watcher';
 import { KubeApiStandin, podFixtures } from './standin/kube-api.standin';
 
 // The watcher in process: @kubernetes/client-node's informer against the Kubernetes API
@@ -536,20 +536,6 @@ describe('PodWatcher (client-node informer against the stand-in)', () => {
 describe("a pod's updates are dated in the order they are sent", () => {
   const dated = (instanceId: string) =>
     received.filter((u) => u.instanceId === instanceId).map((u) => Date.parse(u.occurredAt as string));
-
-  it('inOrder moves an update dated at or before the last one sent just past it, and leaves a later one alone', () => {
-    const u: StatusUpdateInput = {
-      updateId: 'k8s:u:1',
-      instanceId: 'shop/web-a',
-      kind: 'pod',
-      status: 'running',
-      occurredAt: '2026-01-01T00:00:05.000Z',
-    } as StatusUpdateInput;
-    expect(inOrder(u, undefined)).toBe(u);
-    expect(inOrder(u, Date.parse('2026-01-01T00:00:04.999Z'))).toBe(u);
-    expect(inOrder(u, Date.parse('2026-01-01T00:00:05.000Z')).occurredAt).toBe('2026-01-01T00:00:05.001Z');
-    expect(inOrder(u, Date.parse('2026-01-01T00:00:05.700Z')).occurredAt).toBe('2026-01-01T00:00:05.701Z');
-  });
 
   it('a state a relist finds, its transitions dated by a kubelet clock a second behind, is dated after the event before it', async () => {
     kube.add(podFixtures.running('web-a', 'shop', on, new Date(Date.now() - 60_000).toISOString()));

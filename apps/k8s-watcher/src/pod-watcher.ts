@@ -12,7 +12,14 @@ import {
   type KubernetesObject,
 } from '@kubernetes/client-node';
 import type { StatusUpdateInput } from '@fleetwatch/contracts';
-import { JsonStateFile, nextRetryDelayMs, type PushLog, type StatusPusher } from '@fleetwatch/pusher';
+import {
+  datedAfter,
+  datedAtMs,
+  JsonStateFile,
+  nextRetryDelayMs,
+  type PushLog,
+  type StatusPusher,
+} from '@fleetwatch/pusher';
 import { z } from 'zod';
 import { KubeApiError, listPods, podsPath, probePods } from './kube-api';
 import { stuckTerminatingAt, updateOfDeletedPod, updateOfPod, type PodK8s, type PodMappingOptions } from './pod-status';
@@ -65,27 +72,9 @@ interface Known {
   updateId: string;
   namespace?: string;
   name: string;
-  /** Epoch ms the pod's last update sent was dated: the next is dated after it (inOrder). */
+  /** Epoch ms the pod's last update sent was dated: the next is dated after it (datedAfter). */
   at?: number;
 }
-
-/**
- * The update dated strictly after `lastAt`, the pod's last update sent, where it is not already: a pod's updates are
- * sent in the order the API server gave its states, but dated by different clocks — a watch event by its receipt here
- * (ms), a relist by the pod's own transition times (whole seconds, the kubelet's clock). A state found by a relist
- * within the second of the event before it (or behind by this host's clock skew) was dated before it, and the
- * aggregator, which keeps the newest observation, ignored it: the pod showed its old state until its next change. Two
- * updates dated alike go by arrival order there, so a redelivered older one could also take a newer one's place.
- */
-export function inOrder(update: StatusUpdateInput, lastAt: number | undefined): StatusUpdateInput {
-  if (lastAt === undefined || typeof update.occurredAt !== 'string') return update;
-  return Date.parse(update.occurredAt) > lastAt
-    ? update
-    : { ...update, occurredAt: new Date(lastAt + 1).toISOString() };
-}
-
-const datedAt = (update: StatusUpdateInput, fallback: number | undefined) =>
-  typeof update.occurredAt === 'string' ? Date.parse(update.occurredAt) : fallback;
 
 /**
  * The state file: every pod reported and not yet known to be removed (its removal accepted by the ingest), by uid. A
@@ -685,12 +674,12 @@ export class PodWatcher {
   private emit(pod: PodK8s, mapped: StatusUpdateInput): void {
     const before = this.known.get(pod.metadata.uid);
     const again = before?.updateId === mapped.updateId;
-    const update = again ? mapped : inOrder(mapped, before?.at);
+    const update = again ? mapped : datedAfter(mapped, before?.at);
     const k: Known = {
       updateId: update.updateId as string,
       namespace: pod.metadata.namespace,
       name: pod.metadata.name,
-      at: again ? before?.at : datedAt(update, before?.at),
+      at: again ? before?.at : datedAtMs(update, before?.at),
     };
     this.known.set(pod.metadata.uid, k);
     this.watchGracePeriod(pod, update, k);
@@ -710,12 +699,12 @@ export class PodWatcher {
     if (update.status !== 'stopping') return;
     const at = stuckTerminatingAt(pod);
     if (at === undefined || at - Date.now() > MAX_TIMER_MS) return;
-    const stuck = inOrder(updateOfPod(pod, { ...this.mapping(), now: at }, new Date(at).toISOString()), k.at);
+    const stuck = datedAfter(updateOfPod(pod, { ...this.mapping(), now: at }, new Date(at).toISOString()), k.at);
     const timer = setTimeout(
       () => {
         this.stuckTimers.delete(uid);
         if (!this.running || this.known.get(uid)?.updateId !== update.updateId) return;
-        this.known.set(uid, { ...k, updateId: stuck.updateId as string, at: datedAt(stuck, k.at) });
+        this.known.set(uid, { ...k, updateId: stuck.updateId as string, at: datedAtMs(stuck, k.at) });
         this.stats.events++;
         this.send(uid, stuck);
       },
@@ -743,8 +732,8 @@ export class PodWatcher {
   }
 
   private sendRemoval(uid: string, k: Known, removal: StatusUpdateInput): void {
-    const update = inOrder(removal, k.at);
+    const update = datedAfter(removal, k.at);
     if (this.send(uid, update, true))
-      this.removing.set(uid, { ...k, updateId: update.updateId as string, at: datedAt(update, k.at) });
+      this.removing.set(uid, { ...k, updateId: update.updateId as string, at: datedAtMs(update, k.at) });
   }
 }

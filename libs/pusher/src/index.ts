@@ -5,3 +5,4 @@ export * from './status-pusher';
 export * from './daemon';
 export * from './pusher-config';
 export * from './state-file';
+export * from './dated-in-order';

@@ -1,0 +1,25 @@
+import type { StatusUpdateInput } from '@fleetwatch/contracts';
+import { datedAfter, datedAtMs } from './dated-in-order';
+
+const u = {
+  updateId: 'k8s:u:1',
+  instanceId: 'shop/web-a',
+  kind: 'pod',
+  status: 'running',
+  occurredAt: '2026-01-01T00:00:05.000Z',
+} as StatusUpdateInput;
+
+it('moves an update dated at or before the last one sent just past it, and leaves a later one alone', () => {
+  expect(datedAfter(u, undefined)).toBe(u);
+  expect(datedAfter(u, Date.parse('2026-01-01T00:00:04.999Z'))).toBe(u);
+  expect(datedAfter(u, Date.parse('2026-01-01T00:00:05.000Z')).occurredAt).toBe('2026-01-01T00:00:05.001Z');
+  expect(datedAfter(u, Date.parse('2026-01-01T00:00:35.700Z')).occurredAt).toBe('2026-01-01T00:00:35.701Z');
+  expect(datedAfter(u, Date.parse('2026-01-01T00:00:35.700Z'))).toMatchObject({ ...u, occurredAt: expect.any(String) });
+});
+
+it('an update without a date is left alone; datedAtMs reads the date or gives the fallback', () => {
+  const undated = { ...u, occurredAt: undefined } as unknown as StatusUpdateInput;
+  expect(datedAfter(undated, 5)).toBe(undated);
+  expect(datedAtMs(undated, 7)).toBe(7);
+  expect(datedAtMs(u, 7)).toBe(Date.parse('2026-01-01T00:00:05.000Z'));
+});
