@@ -206,5 +206,6 @@ export {
   type ClaimedSubscriptionDelivery,
   type NewSubscriptionDelivery,
   type SubscriptionAttemptLog,
+  type SubscriptionAttemptRecord,
   type SubscriptionDeliveryRow,
 } from './subscriptions/subscription-deliveries.repository';

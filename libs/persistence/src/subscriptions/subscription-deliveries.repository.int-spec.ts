@@ -153,3 +153,101 @@ describe('SubscriptionDeliveriesRepository.claimDue', () => {
     await repo.release('w1');
   });
 });
+
+describe('SubscriptionDeliveriesRepository: a subscription paused (its receiver rate limits)', () => {
+  const queue = async (subscriptionId: string, n: number) => {
+    await repo.enqueue(
+      Array.from({ length: n }, () => ({ subscriptionId, eventId: randomUUID(), targetId: 'instance:a', body: '{}' })),
+    );
+    return (await repo.bySubscription(subscriptionId)).map((r) => r.id).reverse();
+  };
+  const dueOf = async (subscriptionId: string) =>
+    sqlQuery<{ id: string; attempts: number; due: Date }>(
+      pool,
+      `SELECT id::text, attempts, next_attempt_at AS due FROM subscription_deliveries
+       WHERE subscription_id = $1 ORDER BY id`,
+      [subscriptionId],
+    );
+
+  it('none of its deliveries is claimed by any owner until the pause ends; the answered ones are not charged', async () => {
+    const paused = `sub-${randomUUID()}`;
+    const other = `sub-${randomUUID()}`;
+    const ids = await queue(paused, 3);
+    const before = await dueOf(paused);
+    const claimed = (await repo.claimDue('a', 100, 60_000, 2)).filter((d) => d.subscriptionId === paused);
+    expect(claimed.map((d) => d.id)).toEqual(ids.slice(0, 2));
+    const until = Date.now() + 60_000;
+    const limited = { outcome: 'retry' as const, httpStatus: 429, error: 'HTTP 429 (rate limited)', durationMs: 2 };
+    // Both sends under way came back 429, recorded together (one pause row, the later end kept).
+    const kept = await repo.recordMany('a', [
+      { id: ids[0], attempt: limited, retryAt: null, pause: { subscriptionId: paused, until } },
+      { id: ids[1], attempt: limited, retryAt: null, pause: { subscriptionId: paused, until: until - 30_000 } },
+    ]);
+    expect(kept).toEqual(new Set(ids.slice(0, 2)));
+    // A shorter Retry-After recorded later does not shorten it (and pauses even from a send whose claim was lost).
+    expect(await repo.record('a', ids[2], limited, null, { subscriptionId: paused, until: until - 10_000 })).toBe(
+      false,
+    );
+    expect(await repo.pausedUntil(paused)).toBe(until);
+    await queue(other, 1);
+    // Another owner: the other subscription's delivery, none of the paused one's.
+    const during = await repo.claimDue('b', 100, 60_000);
+    expect(during.some((d) => d.subscriptionId === other)).toBe(true);
+    expect(during.filter((d) => d.subscriptionId === paused)).toEqual([]);
+    // Waiting cost nothing: attempts and due times (their order) as they were, claims handed back.
+    expect(await dueOf(paused)).toEqual(before);
+    const [row] = (await repo.bySubscription(paused)).filter((r) => r.id === ids[0]);
+    expect(row.log).toEqual([expect.objectContaining({ attempt: 1, outcome: 'retry', httpStatus: 429 })]);
+    // Once it ends, its deliveries come in their order.
+    await sqlQuery(
+      pool,
+      `UPDATE subscription_pauses SET paused_until = now() - interval '1 second' WHERE subscription_id = $1`,
+      [paused],
+    );
+    expect(await repo.pausedUntil(paused)).toBeNull();
+    const after = (await repo.claimDue('c', 100, 60_000, 1)).filter((d) => d.subscriptionId === paused);
+    expect(after.map((d) => [d.id, d.attempts])).toEqual([[ids[0], 0]]);
+    await repo.release('b');
+    await repo.release('c');
+  });
+
+  it('a delivery too old to wait ends failed, charged; the subscription pauses all the same', async () => {
+    const sub = `sub-${randomUUID()}`;
+    const [id] = await queue(sub, 1);
+    await repo.claimDue('a', 100, 60_000);
+    const until = Date.now() + 60_000;
+    await repo.record(
+      'a',
+      id,
+      { outcome: 'failed', httpStatus: 429, error: 'HTTP 429 (gave up)', durationMs: 1 },
+      null,
+      { subscriptionId: sub, until },
+    );
+    expect((await repo.bySubscription(sub))[0]).toMatchObject({ state: 'failed', attempts: 1 });
+    expect(await repo.pausedUntil(sub)).toBe(until);
+  });
+
+  it('pauses that ended are deleted with the retention, a pause still running is kept', async () => {
+    const ended = `sub-${randomUUID()}`;
+    const running = `sub-${randomUUID()}`;
+    for (const [sub, until] of [
+      [ended, Date.now() - 3_600_000],
+      [running, Date.now() + 3_600_000],
+    ] as const) {
+      const [id] = await queue(sub, 1);
+      await repo.claimDue('p', 100, 60_000);
+      await repo.record('p', id, { outcome: 'retry', httpStatus: 429, error: null, durationMs: 1 }, null, {
+        subscriptionId: sub,
+        until,
+      });
+      await repo.release('p');
+    }
+    await repo.purgeFinished(Date.now() - 60_000);
+    const left = await sqlQuery<{ subscription_id: string }>(
+      pool,
+      'SELECT subscription_id FROM subscription_pauses WHERE subscription_id = ANY($1::text[])',
+      [[ended, running]],
+    );
+    expect(left).toEqual([{ subscription_id: running }]);
+  });
+});

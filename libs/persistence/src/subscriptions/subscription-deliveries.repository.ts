@@ -6,7 +6,9 @@ import { clean } from '../sql-values';
 // subscription_deliveries and subscription_delivery_attempts (issue 18; writer: aggregator). A delivery is
 // queued once per (subscription, status event): a redelivered event inserts nothing (at-least-once from the
 // bus, exactly one row here). Every replica's worker claims due rows with SKIP LOCKED and a claim deadline
-// (a replica that died mid-send hands its rows back when the claim runs out); each attempt is logged.
+// (a replica that died mid-send hands its rows back when the claim runs out); each attempt is logged. A
+// subscription whose receiver rate limits pauses as a whole (subscription_pauses, read by the claim): none of its
+// deliveries is claimed before the pause ends, by any replica, and the delivery answered waits uncharged in its place.
 
 export interface NewSubscriptionDelivery {
   subscriptionId: string;
@@ -33,6 +35,21 @@ export interface SubscriptionAttemptLog {
   httpStatus: number | null;
   error: string | null;
   durationMs: number;
+}
+
+/** One attempt to record (recordMany): where the delivery goes next. */
+export interface SubscriptionAttemptRecord {
+  id: string;
+  attempt: SubscriptionAttemptLog;
+  /** With `retry`: when it is due again (null: its due time is kept). */
+  retryAt: number | null;
+  /**
+   * The receiver rate limits (429, or 503 with Retry-After): the whole subscription pauses until `until` (ms), for
+   * every replica (a later end kept when one is set already). With `retry`, the delivery is not charged the attempt:
+   * it keeps its attempt count and its due time (its place), so the subscription's deliveries go out in their order
+   * once the pause ends. (With `failed` — too old to wait — it ends, and the subscription pauses all the same.)
+   */
+  pause?: { subscriptionId: string; until: number };
 }
 
 export interface SubscriptionDeliveryRow {
@@ -66,7 +83,9 @@ export class SubscriptionDeliveriesRepository {
    * Claims up to `limit` due deliveries for `owner` until now + `leaseMs`. `perSubscription`: at most that many of one
    * subscription (its oldest due), so a receiver with a backlog — one that hangs until the send timeout — cannot fill
    * a claim and hold up the other subscriptions' deliveries behind it. `inFlight`: deliveries of a subscription the
-   * caller is still sending, counted against its `perSubscription` (a worker that claims again as sends end).
+   * caller is still sending, counted against its `perSubscription` (a worker that claims again as sends end). A
+   * paused subscription (its receiver rate limits: recordMany's `pause`) has none of its deliveries claimed before its
+   * pause ends.
    */
   async claimDue(
     owner: string,
@@ -89,9 +108,12 @@ export class SubscriptionDeliveriesRepository {
        FROM (SELECT s.id FROM subscription_deliveries s
              JOIN (SELECT id, subscription_id,
                           row_number() OVER (PARTITION BY subscription_id ORDER BY next_attempt_at, id) AS rank
-                   FROM subscription_deliveries
+                   FROM subscription_deliveries q
                    WHERE state = 'pending' AND next_attempt_at <= now()
-                     AND (claimed_until IS NULL OR claimed_until < now())) r ON r.id = s.id
+                     AND (claimed_until IS NULL OR claimed_until < now())
+                     AND NOT EXISTS (
+                       SELECT 1 FROM subscription_pauses p
+                       WHERE p.subscription_id = q.subscription_id AND p.paused_until > now())) r ON r.id = s.id
              WHERE ($4::int IS NULL OR r.rank <= $4::int)
                -- Nothing in flight: NULL, and the statement plans as without this line.
                AND ($5::jsonb IS NULL OR $4::int IS NULL
@@ -116,31 +138,49 @@ export class SubscriptionDeliveriesRepository {
    * Records one attempt of a delivery `owner` still holds and where it goes next: delivered, failed for good,
    * or due again at `retryAt`. Answers false when the claim was lost meanwhile (another replica has it).
    */
-  async record(owner: string, id: string, attempt: SubscriptionAttemptLog, retryAt: number | null): Promise<boolean> {
-    return (await this.recordMany(owner, [{ id, attempt, retryAt }])).has(id);
+  async record(
+    owner: string,
+    id: string,
+    attempt: SubscriptionAttemptLog,
+    retryAt: number | null,
+    pause?: SubscriptionAttemptRecord['pause'],
+  ): Promise<boolean> {
+    return (await this.recordMany(owner, [{ id, attempt, retryAt, pause }])).has(id);
   }
 
   /**
    * Records attempts of several deliveries `owner` holds in one statement (record's, for each): the worker records
    * the sends that ended meanwhile together, one round trip and commit for many instead of one each. Answers the ids
-   * recorded (a delivery whose claim was lost meanwhile is not). Each id at most once.
+   * recorded (a delivery whose claim was lost meanwhile is not). Each id at most once. An item's `pause` pauses its
+   * subscription in the same statement (also when its claim was lost: the receiver's answer holds all the same).
    */
-  async recordMany(
-    owner: string,
-    items: ReadonlyArray<{ id: string; attempt: SubscriptionAttemptLog; retryAt: number | null }>,
-  ): Promise<Set<string>> {
+  async recordMany(owner: string, items: ReadonlyArray<SubscriptionAttemptRecord>): Promise<Set<string>> {
     if (items.length === 0) return new Set();
     const rows = await sqlQuery<{ id: string }>(
       this.pool,
       `WITH input AS (
-         SELECT * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::int[], $8::int[])
-           AS i(id, state, error, retry_at, outcome, http_status, duration_ms)
+         SELECT *, (state = 'pending' AND paused_until IS NOT NULL) AS waits
+         FROM unnest($2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::int[], $8::int[],
+                     $9::text[], $10::timestamptz[])
+           AS i(id, state, error, retry_at, outcome, http_status, duration_ms, paused_subscription, paused_until)
+       ), paused AS (
+         -- One row a subscription (ON CONFLICT updates a row once per statement): the latest end asked for.
+         INSERT INTO subscription_pauses (subscription_id, paused_until, http_status, reason, updated_at)
+         SELECT DISTINCT ON (paused_subscription) paused_subscription, paused_until, http_status, error, now()
+         FROM input WHERE paused_until IS NOT NULL ORDER BY paused_subscription, paused_until DESC
+         ON CONFLICT (subscription_id) DO UPDATE SET
+           paused_until = GREATEST(subscription_pauses.paused_until, EXCLUDED.paused_until),
+           http_status = EXCLUDED.http_status, reason = EXCLUDED.reason, updated_at = EXCLUDED.updated_at
        ), done AS (
-         UPDATE subscription_deliveries d SET state = i.state, attempts = d.attempts + 1, last_error = i.error,
+         -- A delivery waiting out its subscription's pause is not charged: attempts and due time stay as they were
+         -- (its log entry carries the number of the attempt it will make).
+         UPDATE subscription_deliveries d SET state = i.state,
+           attempts = CASE WHEN i.waits THEN d.attempts ELSE d.attempts + 1 END, last_error = i.error,
            next_attempt_at = COALESCE(i.retry_at, d.next_attempt_at), claimed_by = NULL, claimed_until = NULL,
            finished_at = CASE WHEN i.state = 'pending' THEN NULL ELSE now() END
          FROM input i WHERE d.id = i.id AND d.claimed_by = $1
-         RETURNING d.id, d.attempts, i.outcome, i.http_status, i.error, i.duration_ms)
+         RETURNING d.id, CASE WHEN i.waits THEN d.attempts + 1 ELSE d.attempts END AS attempts, i.outcome,
+           i.http_status, i.error, i.duration_ms)
        INSERT INTO subscription_delivery_attempts (delivery_id, attempt, outcome, http_status, error, duration_ms)
        SELECT id, attempts, outcome, http_status, error, duration_ms FROM done RETURNING delivery_id::text AS id`,
       [
@@ -156,6 +196,8 @@ export class SubscriptionDeliveriesRepository {
         items.map((i) => i.attempt.outcome),
         items.map((i) => i.attempt.httpStatus),
         items.map((i) => i.attempt.durationMs),
+        items.map((i) => i.pause?.subscriptionId ?? null),
+        items.map((i) => (i.pause ? new Date(i.pause.until).toISOString() : null)),
       ],
     ).catch((err: unknown) => rethrowSql(err));
     return new Set(rows.map((r) => r.id));
@@ -216,12 +258,31 @@ export class SubscriptionDeliveriesRepository {
     }));
   }
 
-  /** Deletes finished deliveries (and their log) older than `before` (ms): retention. */
-  async purgeFinished(before: number): Promise<number> {
-    return sqlExecute(
+  /** When a subscription's pause ends (ms), or null when it is not paused now. */
+  async pausedUntil(subscriptionId: string): Promise<number | null> {
+    const rows = await sqlQuery<{ until: Date }>(
       this.pool,
-      `DELETE FROM subscription_deliveries WHERE state <> 'pending' AND finished_at < $1::timestamptz`,
-      [new Date(before).toISOString()],
+      `SELECT paused_until AS until FROM subscription_pauses WHERE subscription_id = $1 AND paused_until > now()`,
+      [subscriptionId],
     ).catch((err: unknown) => rethrowSql(err));
+    return rows.length === 0 ? null : new Date(rows[0].until).getTime();
+  }
+
+  /**
+   * Deletes finished deliveries (and their log) older than `before` (ms): retention. Pauses that ended before then
+   * (they mean nothing any more) go with them.
+   */
+  async purgeFinished(before: number): Promise<number> {
+    const at = new Date(before).toISOString();
+    try {
+      await sqlExecute(this.pool, 'DELETE FROM subscription_pauses WHERE paused_until < $1::timestamptz', [at]);
+      return await sqlExecute(
+        this.pool,
+        `DELETE FROM subscription_deliveries WHERE state <> 'pending' AND finished_at < $1::timestamptz`,
+        [at],
+      );
+    } catch (err) {
+      rethrowSql(err);
+    }
   }
 }

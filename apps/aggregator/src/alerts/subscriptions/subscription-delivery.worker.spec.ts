@@ -1,6 +1,6 @@
 import type { SubscriptionDeliveriesRepository, SubscriptionsRepository } from '@fleetwatch/persistence';
 import { DEFAULT_RETRY_POLICY } from '@fleetwatch/alerting';
-import { AttemptRecorder, SubscriptionDeliveryWorker } from './subscription-delivery.worker';
+import { AttemptRecorder, rateLimitedOutcome, SubscriptionDeliveryWorker } from './subscription-delivery.worker';
 
 // A round's sends are its own: a store error while one delivery is handled must not end the round while the others
 // are still being sent — unwatched, they would outlast stop(), which hands their claims back, and another replica
@@ -417,5 +417,51 @@ describe('AttemptRecorder', () => {
     const all = ['head', 'a', 'b', 'a', 'c'].map((id) => recorder.record(attempt(id)));
     expect(await Promise.all(all)).toEqual([true, true, true, true, true]);
     expect(writes).toEqual([['head'], ['a', 'b', 'c'], ['a']]);
+  });
+});
+
+// A receiver that rate limits pauses the whole subscription (SPEC §7, as alert channels): the answered delivery waits
+// uncharged with it, unless it would wait past the policy's age limit.
+describe('rateLimitedOutcome', () => {
+  const POLICY = { ...DEFAULT_RETRY_POLICY, maxAgeMs: 7_200_000 };
+  const PAUSE = { defaultMs: 60_000, maxMs: 3_600_000, minMs: 1000 };
+  const NOW = 1_800_000_000_000;
+  const d = { subscriptionId: 'sub-1', createdAt: NOW - 1000 };
+  const answer = (httpStatus: number | null, retryAfterMs: number | null) => ({
+    httpStatus,
+    retryAfterMs,
+    error: httpStatus === null ? 'ECONNREFUSED' : `HTTP ${httpStatus}`,
+  });
+
+  it.each([
+    [429, 2000, NOW + 2000],
+    [429, null, NOW + 60_000],
+    [429, 0, NOW + 1000],
+    [429, 86_400_000, NOW + 3_600_000],
+    [503, 5000, NOW + 5000],
+  ])('HTTP %j with Retry-After %j ms: waits uncharged, the subscription paused until %j', (status, after, until) => {
+    expect(rateLimitedOutcome(POLICY, PAUSE, d, answer(status, after), NOW)).toEqual({
+      outcome: 'retry',
+      error: `HTTP ${status} (rate limited: the subscription pauses until ${new Date(until).toISOString()}; not counted as an attempt)`,
+      pause: { subscriptionId: 'sub-1', until },
+    });
+  });
+
+  it.each([
+    [503, null],
+    [500, 5000],
+    [408, 5000],
+    [null, null],
+  ])('HTTP %j with Retry-After %j ms: no pause (an ordinary failure of that delivery)', (status, after) => {
+    expect(rateLimitedOutcome(POLICY, PAUSE, d, answer(status, after), NOW)).toBeNull();
+  });
+
+  it('a delivery that would wait past the age limit gives up; the subscription pauses all the same', () => {
+    const old = { subscriptionId: 'sub-1', createdAt: NOW - 7_190_000 };
+    expect(rateLimitedOutcome(POLICY, PAUSE, old, answer(429, 30_000), NOW)).toEqual({
+      outcome: 'failed',
+      error: 'HTTP 429 (gave up: older than 120 min)',
+      pause: { subscriptionId: 'sub-1', until: NOW + 30_000 },
+    });
   });
 });

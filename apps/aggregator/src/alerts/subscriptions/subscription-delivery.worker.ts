@@ -1,8 +1,15 @@
-import { decideRetry, signedStatusChangeHeaders, type RetryPolicy } from '@fleetwatch/alerting';
+import {
+  channelPauseMs,
+  decideRetry,
+  DEFAULT_CHANNEL_PAUSE,
+  signedStatusChangeHeaders,
+  type ChannelPausePolicy,
+  type RetryPolicy,
+} from '@fleetwatch/alerting';
 import {
   subscriptionSecretContext,
   type ClaimedSubscriptionDelivery,
-  type SubscriptionAttemptLog,
+  type SubscriptionAttemptRecord,
   type SecretSealer,
   type SubscriptionDeliveriesRepository,
   type SubscriptionsRepository,
@@ -16,6 +23,11 @@ import type { SendResult } from '../delivery/delivery.types';
 // same body), and the attempt logged. Transient failures (network, timeout, 408/425/429/5xx) come back with
 // exponential backoff and jitter (libs/alerting's retry policy, Retry-After honoured); any other answer, a
 // deleted subscription or the policy's limits end it as failed. Polls every `pollMs`, at once when kicked.
+// A receiver that rate limits (429, or 503 with Retry-After) pauses its whole subscription until its Retry-After
+// (bounded: `pause`, as alert channels), in Postgres where claims are decided (subscription_pauses), so no replica —
+// nor one started after a restart — sends the subscription's other deliveries into the limit; the deliveries waiting
+// are not charged an attempt and keep their place. The subscription is the unit: claims are per subscription, and its
+// receiver URL is only read from it after the claim.
 
 export interface SubscriptionDeliveryOptions {
   owner: string;
@@ -33,7 +45,9 @@ export interface SubscriptionDeliveryOptions {
    * half a batch a round (4 cut its throughput to a fifth of the batch's).
    */
   perSubscription?: number;
-  /** Finished deliveries (and their log) are kept this long, then deleted (checked at most hourly). */
+  /** How long a subscription pauses when its receiver rate limits (default without Retry-After, bounds). */
+  pause?: ChannelPausePolicy;
+  /** Finished deliveries (and their log, and pauses over) are kept this long, then deleted (checked at most hourly). */
   retentionMs: number;
   now?: () => number;
 }
@@ -45,7 +59,38 @@ const KICK_CLAIM_GAP_MS = 100;
 
 type Target = { url: string; secret: string } | { error: string; transient: boolean };
 
-type Attempt = { id: string; attempt: SubscriptionAttemptLog; retryAt: number | null };
+type Attempt = SubscriptionAttemptRecord;
+
+/**
+ * A 429 (or a 503 with Retry-After) to a delivery: what is recorded — the whole subscription paused until the
+ * receiver's Retry-After (bounded by `pause`), the delivery waiting uncharged in its place (`retry` with no new due
+ * time), or `failed` when it would wait past the policy's age limit (the subscription pauses all the same). Null
+ * when the answer asks for no pause (any other failure: decideRetry's).
+ */
+export function rateLimitedOutcome(
+  policy: RetryPolicy,
+  pause: ChannelPausePolicy,
+  d: Pick<ClaimedSubscriptionDelivery, 'subscriptionId' | 'createdAt'>,
+  result: Pick<SendResult, 'httpStatus' | 'retryAfterMs' | 'error'>,
+  now: number,
+): { outcome: 'retry' | 'failed'; error: string; pause: { subscriptionId: string; until: number } } | null {
+  const pauseMs = channelPauseMs(result.httpStatus, result.retryAfterMs, pause);
+  if (pauseMs === null) return null;
+  const until = now + pauseMs;
+  const answer = result.error ?? `HTTP ${result.httpStatus}`;
+  const paused = { subscriptionId: d.subscriptionId, until };
+  if (until - d.createdAt > policy.maxAgeMs)
+    return {
+      outcome: 'failed',
+      error: `${answer} (gave up: older than ${Math.round(policy.maxAgeMs / 60_000)} min)`,
+      pause: paused,
+    };
+  return {
+    outcome: 'retry',
+    error: `${answer} (rate limited: the subscription pauses until ${new Date(until).toISOString()}; not counted as an attempt)`,
+    pause: paused,
+  };
+}
 
 /**
  * Writes the attempts of sends that ended while the previous write was under way together, in one statement (group
@@ -338,20 +383,35 @@ export class SubscriptionDeliveryWorker {
     let outcome: 'delivered' | 'retry' | 'failed' = 'delivered';
     let retryAt: number | null = null;
     let error = clip(result.error);
+    let pause: Attempt['pause'];
     if (!result.ok) {
-      const decision = decideRetry(this.options.policy, {
-        attempt,
-        createdAt: d.createdAt,
-        now: now(),
-        transient: result.transient,
-        retryAfterMs: result.retryAfterMs,
-      });
-      if (decision.retry) {
-        outcome = 'retry';
-        retryAt = decision.at;
+      const limited = rateLimitedOutcome(
+        this.options.policy,
+        this.options.pause ?? DEFAULT_CHANNEL_PAUSE,
+        d,
+        result,
+        now(),
+      );
+      if (limited) {
+        // The receiver rate limits: the subscription pauses, this delivery waits with it, uncharged, in its place.
+        outcome = limited.outcome;
+        error = clip(limited.error);
+        pause = limited.pause;
       } else {
-        outcome = 'failed';
-        error = clip(`${result.error ?? 'failed'} (${decision.reason})`);
+        const decision = decideRetry(this.options.policy, {
+          attempt,
+          createdAt: d.createdAt,
+          now: now(),
+          transient: result.transient,
+          retryAfterMs: result.retryAfterMs,
+        });
+        if (decision.retry) {
+          outcome = 'retry';
+          retryAt = decision.at;
+        } else {
+          outcome = 'failed';
+          error = clip(`${result.error ?? 'failed'} (${decision.reason})`);
+        }
       }
       this.logger.warn(
         {
@@ -362,13 +422,18 @@ export class SubscriptionDeliveryWorker {
           httpStatus: result.httpStatus,
           error,
         },
-        outcome === 'retry' ? 'subscription delivery failed; will retry' : 'subscription delivery failed for good',
+        pause && outcome === 'retry'
+          ? 'subscription delivery rate limited; the subscription pauses'
+          : outcome === 'retry'
+            ? 'subscription delivery failed; will retry'
+            : 'subscription delivery failed for good',
       );
     }
     const kept = await this.recorder.record({
       id: d.id,
       attempt: { outcome, httpStatus: result.httpStatus, error, durationMs: result.durationMs },
       retryAt,
+      pause,
     });
     if (!kept)
       this.logger.warn(

@@ -248,9 +248,17 @@ it('a receiver whose refusal holds a NUL: the attempt is logged (NUL dropped) an
     'SELECT attempt, outcome, http_status, error FROM subscription_delivery_attempts WHERE delivery_id = $1::bigint ORDER BY id',
     [rows[0].id],
   );
+  // A 503 with Retry-After pauses the subscription (rate limited): the wait is logged, not counted as an attempt.
   expect(log.rows).toEqual([
-    { attempt: 1, outcome: 'retry', http_status: 503, error: 'HTTP 503: busynow' },
-    { attempt: 2, outcome: 'delivered', http_status: 200, error: null },
+    {
+      attempt: 1,
+      outcome: 'retry',
+      http_status: 503,
+      error: expect.stringMatching(
+        /^HTTP 503: busynow \(rate limited: the subscription pauses until .*; not counted as an attempt\)$/,
+      ),
+    },
+    { attempt: 1, outcome: 'delivered', http_status: 200, error: null },
   ]);
   expect(hits).toHaveLength(2);
 });
