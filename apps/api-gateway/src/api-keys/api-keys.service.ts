@@ -16,6 +16,7 @@ import {
   UnauthorizedError,
 } from '@fleetwatch/domain';
 import { ApiKeyRecord, ApiKeysRepository, ApiKeyVerifier, generateApiKey } from '@fleetwatch/persistence';
+import { CredentialLookups } from '../auth/credential-lookups';
 import type { Principal } from '../auth/principal';
 
 export function toApiKeyView(k: ApiKeyRecord): ApiKeyView {
@@ -44,6 +45,7 @@ export class ApiKeysService {
   constructor(
     private readonly keys: ApiKeysRepository,
     private readonly verifier: ApiKeyVerifier,
+    private readonly lookups: CredentialLookups,
   ) {}
 
   async create(actor: Principal, input: CreateApiKeyRequest): Promise<CreateApiKeyResponse> {
@@ -101,7 +103,10 @@ export class ApiKeysService {
     if (!key || key.revokedAt) throw new NotFoundError(`API key ${id} not found`);
     this.assertMayManage(actor, key.scopes, 'revoke');
     if (!(await this.keys.revoke(id))) throw new NotFoundError(`API key ${id} not found`);
-    // This replica stops accepting it at once; others (and status-ingest) within their cache TTL.
+    // This replica stops accepting it at once; others (and status-ingest) within their cache TTL. The bounded lookups
+    // under the verifier stop sharing a query of its prefix under way and drop an answer kept for a retry: either may
+    // have read the row before the revoke, and the verifier's look-again after forget() would be handed it back.
+    this.lookups.forget(`key:${key.prefix}`);
     this.verifier.forget(id);
   }
 

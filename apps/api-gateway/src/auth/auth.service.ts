@@ -56,7 +56,7 @@ export class AuthService {
     @Inject(LOGIN_RATE_LIMITER) private readonly limiter: LoginRateLimiter,
     private readonly disabledUsers: UserDisabledRepository,
     private readonly lastUse: ApiKeyLastUse,
-    lookups: CredentialLookups,
+    private readonly lookups: CredentialLookups,
   ) {
     this.activeSessions = lookups.sessions(sessions);
   }
@@ -141,6 +141,8 @@ export class AuthService {
     if (principal.kind !== 'user' || !principal.sessionId)
       throw new ForbiddenError('only a session token can be logged out; revoke an API key instead');
     await this.sessions.revoke(principal.sessionId);
+    // A session lookup begun before the revoke (shared, or its answer kept for a retry) must not answer after it.
+    this.lookups.forget('session:');
   }
 
   /**

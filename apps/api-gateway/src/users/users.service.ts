@@ -11,6 +11,7 @@ import {
   UserRecord,
   UsersRepository,
 } from '@fleetwatch/persistence';
+import { CredentialLookups } from '../auth/credential-lookups';
 import { PasswordHasher } from '../auth/password-hasher.service';
 import type { Principal } from '../auth/principal';
 
@@ -40,6 +41,7 @@ export class UsersService {
     private readonly hasher: PasswordHasher,
     @Inject(DATABASE_CLIENT) private readonly db: DatabaseClient,
     private readonly disabled: UserDisabledRepository,
+    private readonly lookups: CredentialLookups,
   ) {}
 
   async list(): Promise<UserAdminView[]> {
@@ -60,6 +62,7 @@ export class UsersService {
         await this.disabled.setDisabled(id, new Date(), tx);
         await this.sessions.revokeAllForUser(id, new Date(), tx);
       });
+      this.sessionsEnded();
     } else {
       await this.disabled.setDisabled(id, null);
     }
@@ -81,6 +84,7 @@ export class UsersService {
       await this.sessions.revokeAllForUser(id, new Date(), tx);
       return record;
     });
+    this.sessionsEnded();
     return toUserView(updated);
   }
 
@@ -114,6 +118,7 @@ export class UsersService {
       if (user.role === UserRole.Admin) await this.refuseLastAdmin(user, `cannot delete ${user.username}`, tx);
       return this.users.delete(id, tx);
     });
+    this.sessionsEnded();
     if (!deleted) throw new NotFoundError(`user ${id} not found`);
   }
 
@@ -123,6 +128,16 @@ export class UsersService {
       await this.users.setPassword(id, passwordHash, tx);
       await this.sessions.revokeAllForUser(id, new Date(), tx);
     });
+    this.sessionsEnded();
+  }
+
+  /**
+   * After sessions ended (committed): the gateway's bounded session lookups (CredentialLookups) stop sharing a query
+   * begun before and drop an answer kept for a retry — either may have read a session row from before, for as long as
+   * a slow query ran — so the next request reads the rows as they are now.
+   */
+  private sessionsEnded(): void {
+    this.lookups.forget('session:');
   }
 
   private async require(id: string): Promise<UserRecord> {
