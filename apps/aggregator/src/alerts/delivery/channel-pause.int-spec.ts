@@ -1,16 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { register } from 'prom-client';
 import type { RetryPolicy } from '@fleetwatch/alerting';
-import { AlertDeliveriesRepository, closeSqlPool, createSqlPool, type SqlPool } from '@fleetwatch/persistence';
-import { createIsolatedDatabase, waitFor, type IsolatedDatabase } from '@fleetwatch/testing';
-import type { ResolvedChannel } from './delivery.types';
-import { NotificationDelivery, type DeliveryOptions } from './notification-delivery.service';
+import type { AlertDeliveriesRepository } from '@fleetwatch/persistence';
+import { waitFor } from '@fleetwatch/testing';
 import {
   alertOf,
-  capturedLogger,
-  MapChannelSource,
+  deliveryTestBed,
   notificationOf,
-  startHttpReceiver,
   type HttpReceiver,
   type ReceivedRequest,
 } from './receivers.int-helpers';
@@ -21,49 +17,12 @@ import {
 // for waiting, and the other channels keep flowing.
 
 const FAST: RetryPolicy = { maxAttempts: 4, baseDelayMs: 150, maxDelayMs: 2000, maxAgeMs: 600_000, jitter: 0 };
-let db: IsolatedDatabase;
-let pool: SqlPool;
+const bed = deliveryTestBed(FAST);
+const { worker, webhook } = bed;
 let repo: AlertDeliveriesRepository;
-const receivers: HttpReceiver[] = [];
-const running: NotificationDelivery[] = [];
-const channels = new MapChannelSource();
-const log = capturedLogger();
-
-beforeAll(async () => {
-  db = await createIsolatedDatabase();
-  pool = createSqlPool(db.databaseUrl, { max: 6 });
-  repo = new AlertDeliveriesRepository(pool);
+beforeAll(() => {
+  repo = bed.repo();
 });
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((d) => d.stop()));
-});
-afterAll(async () => {
-  await Promise.all(receivers.map((r) => r.close()));
-  await closeSqlPool(pool);
-  await db?.dispose();
-});
-
-function worker(over: Partial<DeliveryOptions> = {}): NotificationDelivery {
-  const d = new NotificationDelivery(repo, channels, log.logger, {
-    owner: `test-${randomUUID()}`,
-    site: 'site-a',
-    externalURL: 'https://fleet.example.com',
-    pollIntervalMs: 50,
-    policy: FAST,
-    ...over,
-  });
-  running.push(d);
-  d.start();
-  return d;
-}
-
-function webhook(url: string): ResolvedChannel {
-  return channels.set({
-    id: `webhook-${randomUUID()}`,
-    config: { type: 'webhook', name: 'hook', enabled: true, sendResolved: true, url, headers: {} },
-    secrets: {},
-  });
-}
 
 /**
  * A receiver that rate limits: its first request opens a window of `seconds`, and every request within it is answered
@@ -71,19 +30,14 @@ function webhook(url: string): ResolvedChannel {
  */
 async function rateLimiting(seconds: number): Promise<HttpReceiver & { openAt: () => number }> {
   let openAt = 0;
-  const r = await startHttpReceiver((req) => {
+  const r = await bed.receiver((req) => {
     if (openAt === 0) openAt = req.at + seconds * 1000;
     return req.at < openAt ? { status: 429, headers: { 'retry-after': String(seconds) } } : { status: 200 };
   });
-  receivers.push(r);
   return Object.assign(r, { openAt: () => openAt });
 }
 
-async function flowing(): Promise<HttpReceiver> {
-  const r = await startHttpReceiver(() => ({ status: 200 }));
-  receivers.push(r);
-  return r;
-}
+const flowing = (): Promise<HttpReceiver> => bed.receiver(() => ({ status: 200 }));
 
 const idOf = (q: ReceivedRequest) => String(q.headers['x-fleetwatch-delivery']);
 

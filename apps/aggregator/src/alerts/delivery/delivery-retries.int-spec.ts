@@ -1,81 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import { register } from 'prom-client';
 import type { RetryPolicy } from '@fleetwatch/alerting';
-import { AlertDeliveriesRepository, closeSqlPool, createSqlPool, type SqlPool } from '@fleetwatch/persistence';
-import { createIsolatedDatabase, waitFor, type IsolatedDatabase } from '@fleetwatch/testing';
-import type { ResolvedChannel } from './delivery.types';
-import { NotificationDelivery, type DeliveryOptions } from './notification-delivery.service';
-import {
-  alertOf,
-  capturedLogger,
-  closedPort,
-  MapChannelSource,
-  notificationOf,
-  startHttpReceiver,
-  type HttpReceiver,
-} from './receivers.int-helpers';
+import type { AlertDeliveriesRepository } from '@fleetwatch/persistence';
+import { waitFor } from '@fleetwatch/testing';
+import { alertOf, closedPort, deliveryTestBed, MapChannelSource, notificationOf } from './receivers.int-helpers';
 
 // Retries, restarts and secrets against real local receivers: a receiver that answers 429/503 and then
 // 200, one that is down, one that hangs, redirects, and a receiver that echoes everything it got back in
 // its error answer — with canary secrets that must reach the receiver and never the logs.
 
 const FAST: RetryPolicy = { maxAttempts: 4, baseDelayMs: 150, maxDelayMs: 2000, maxAgeMs: 600_000, jitter: 0 };
-// A database of its own: another spec's workers or claims must not take this one's queued messages.
-let db: IsolatedDatabase;
-let pool: SqlPool;
+const bed = deliveryTestBed(FAST);
+const { channels, log, worker, webhook, receiver } = bed;
 let repo: AlertDeliveriesRepository;
-const receivers: HttpReceiver[] = [];
-const running: NotificationDelivery[] = [];
-const channels = new MapChannelSource();
-const log = capturedLogger();
-
-beforeAll(async () => {
-  db = await createIsolatedDatabase();
-  pool = createSqlPool(db.databaseUrl, { max: 6 });
-  repo = new AlertDeliveriesRepository(pool);
+beforeAll(() => {
+  repo = bed.repo();
 });
-// Each test's workers stop with it: a worker left running would claim the next test's messages.
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((d) => d.stop()));
-});
-afterAll(async () => {
-  await Promise.all(receivers.map((r) => r.close()));
-  await closeSqlPool(pool);
-  await db?.dispose();
-});
-
-async function receiver(...args: Parameters<typeof startHttpReceiver>): Promise<HttpReceiver> {
-  const r = await startHttpReceiver(...args);
-  receivers.push(r);
-  return r;
-}
-
-/** A started worker on `source` (default: the channels the tests share). */
-function worker(over: Partial<DeliveryOptions> = {}, source: MapChannelSource = channels): NotificationDelivery {
-  const d = new NotificationDelivery(repo, source, log.logger, {
-    owner: `test-${randomUUID()}`,
-    site: 'site-a',
-    externalURL: 'https://fleet.example.com',
-    pollIntervalMs: 50,
-    policy: FAST,
-    ...over,
-  });
-  running.push(d);
-  d.start();
-  return d;
-}
-
-function webhook(
-  url: string,
-  secrets: Record<string, string> = {},
-  source: MapChannelSource = channels,
-): ResolvedChannel {
-  return source.set({
-    id: `webhook-${randomUUID()}`,
-    config: { type: 'webhook', name: 'hook', enabled: true, sendResolved: true, url, headers: {} },
-    secrets,
-  });
-}
 
 async function finished(deliveryId: string, timeoutMs = 15_000) {
   return waitFor(

@@ -1,11 +1,15 @@
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { SMTPServer } from 'smtp-server';
 import type { Logger } from 'pino';
-import type { ChannelNotification, NotificationAlert } from '@fleetwatch/alerting';
+import type { ChannelNotification, NotificationAlert, RetryPolicy } from '@fleetwatch/alerting';
 import { createLogger } from '@fleetwatch/observability';
+import { AlertDeliveriesRepository, closeSqlPool, createSqlPool, type SqlPool } from '@fleetwatch/persistence';
+import { createIsolatedDatabase, type IsolatedDatabase } from '@fleetwatch/testing';
 import type { ChannelSource, ResolvedChannel } from './delivery.types';
+import { NotificationDelivery, type DeliveryOptions } from './notification-delivery.service';
 
 // Local receivers for the delivery integration tests: an HTTP server that records each request and
 // answers as its script says (webhook, Slack, Teams, PagerDuty shapes are checked by the tests), and an
@@ -176,5 +180,78 @@ export function notificationOf(
     externalURL: 'https://fleet.example.com',
     site: 'site-a',
     ...over,
+  };
+}
+
+/**
+ * What the delivery specs share, with its jest hooks (call it at a spec's top level): a database of its own (another
+ * spec's workers or claims must not take this one's queued messages) and a repository on a pool; receivers closed
+ * after all; workers stopped after each test (a worker left running would claim the next test's messages).
+ */
+export function deliveryTestBed(policy: RetryPolicy): {
+  /** The repository (set once the spec's hooks ran). */
+  repo: () => AlertDeliveriesRepository;
+  channels: MapChannelSource;
+  log: ReturnType<typeof capturedLogger>;
+  /** A receiver closed after the spec. */
+  receiver: (respond?: Responder) => Promise<HttpReceiver>;
+  /** A started worker on `source` (default: the channels the tests share), stopped after the test. */
+  worker: (over?: Partial<DeliveryOptions>, source?: MapChannelSource) => NotificationDelivery;
+  /** A webhook channel to `url`. */
+  webhook: (url: string, secrets?: Record<string, string>, source?: MapChannelSource) => ResolvedChannel;
+} {
+  let db: IsolatedDatabase | undefined;
+  let pool: SqlPool | undefined;
+  let repo: AlertDeliveriesRepository | undefined;
+  const receivers: HttpReceiver[] = [];
+  const running: NotificationDelivery[] = [];
+  const channels = new MapChannelSource();
+  const log = capturedLogger();
+  beforeAll(async () => {
+    db = await createIsolatedDatabase();
+    pool = createSqlPool(db.databaseUrl, { max: 6 });
+    repo = new AlertDeliveriesRepository(pool);
+  });
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((d) => d.stop()));
+  });
+  afterAll(async () => {
+    await Promise.all(receivers.map((r) => r.close()));
+    if (pool) await closeSqlPool(pool);
+    await db?.dispose();
+  });
+  const repoOf = (): AlertDeliveriesRepository => {
+    if (!repo) throw new Error('the delivery test bed is not set up yet (used outside a test?)');
+    return repo;
+  };
+  return {
+    repo: repoOf,
+    channels,
+    log,
+    async receiver(respond) {
+      const r = await startHttpReceiver(respond);
+      receivers.push(r);
+      return r;
+    },
+    worker(over = {}, source = channels) {
+      const d = new NotificationDelivery(repoOf(), source, log.logger, {
+        owner: `test-${randomUUID()}`,
+        site: 'site-a',
+        externalURL: 'https://fleet.example.com',
+        pollIntervalMs: 50,
+        policy,
+        ...over,
+      });
+      running.push(d);
+      d.start();
+      return d;
+    },
+    webhook(url, secrets = {}, source = channels) {
+      return source.set({
+        id: `webhook-${randomUUID()}`,
+        config: { type: 'webhook', name: 'hook', enabled: true, sendResolved: true, url, headers: {} },
+        secrets,
+      });
+    },
   };
 }
