@@ -881,10 +881,12 @@ describe("a container's updates are dated in the order they are sent", () => {
     try {
       await until('app-1 reported', () => of('running').length === 1 && w.stats.connected);
       // It dies while its inspect hangs: unknown, then inspected again once the lock clears — dated by this host.
+      // (`logs` is kept across tests: only a line logged from here on counts.)
+      const seen = logs.length;
       release = engine.hold((path) => path.startsWith(`/containers/${stuck}/json`));
       engine.act('app-1', 'die', { exitCode: 3 });
       await until('the inspect given up', () =>
-        logs.some((l) => /no answer twice, the engine answering pings/.test(l)),
+        logs.slice(seen).some((l) => /no answer twice, the engine answering pings/.test(l)),
       );
       release();
       await until('app-1 failed, inspected again', () => of('failed').length === 1);
@@ -896,6 +898,45 @@ describe("a container's updates are dated in the order they are sent", () => {
       expect(of().map((u) => u.status)).toEqual(['running', 'failed', 'running']);
       expect(dates[1]).toBeGreaterThan(dates[0] as number);
       expect(dates[2]).toBeGreaterThan(dates[1] as number);
+    } finally {
+      release();
+      await w.stop();
+      await pusher.stop();
+      await w.persist();
+      await ingest.close();
+    }
+  });
+});
+
+describe("a renamed container's old name", () => {
+  it('is reported gone after its last state, with an engine 30 s behind (the rename event dated by its clock)', async () => {
+    engine.clockOffsetMs = -30_000;
+    const ingest = await acceptingIngest();
+    const pusher = new StatusPusher({ url: ingest.url, apiKey: 'k', log, lingerMs: 0 });
+    const stuck = engine.add({ name: 'app-1', labels: { 'fleetwatch.watch': 'true' }, running: true });
+    const w = watcherFor(pusher, engine.socketPath, { answerTimeoutMs: 600, probeAfterMs: 300 });
+    const of = (instanceId: string) => ingest.received.filter((u) => u.instanceId === instanceId);
+    pusher.start();
+    w.start();
+    let release = (): void => undefined;
+    try {
+      await until('app-1 reported', () => of('app-1').length === 1 && w.stats.connected);
+      // Its last state dated by this host: it dies while its inspect hangs, and is inspected again once it clears.
+      const seen = logs.length;
+      release = engine.hold((path) => path.startsWith(`/containers/${stuck}/json`));
+      engine.act('app-1', 'die', { exitCode: 3 });
+      await until('the inspect given up', () =>
+        logs.slice(seen).some((l) => /no answer twice, the engine answering pings/.test(l)),
+      );
+      release();
+      await until('app-1 failed, inspected again', () => of('app-1').some((u) => u.status === 'failed'));
+      // Renamed: the event is dated by the engine's clock, 30 s behind. Dated so, the old name's end came before its
+      // failure and the aggregator ignored it.
+      engine.act('app-1', 'rename', { name: 'app-2' });
+      await until('app-2 reported', () => of('app-2').length === 1);
+      expect(of('app-1').map((u) => u.status)).toEqual(['running', 'failed', 'removed']);
+      const [, failedAt, goneAt] = of('app-1').map((u) => Date.parse(u.occurredAt as string));
+      expect(goneAt).toBeGreaterThan(failedAt as number);
     } finally {
       release();
       await w.stop();

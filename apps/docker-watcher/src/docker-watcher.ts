@@ -830,7 +830,12 @@ export class DockerWatcher {
 
   /** The instance of a container's former name: reported gone (its last update), under an id of its own. */
   private renamedAway(id: string, before: Known, newInstanceId: string, seenAt: string): void {
-    const gone = updateOfRemoved({ Id: id, Name: before.name, image: before.image }, seenAt, this.mapping());
+    // Dated after the old name's last update: a rename event dated by a remote engine's clock behind this host's came
+    // before a state dated here, and the aggregator ignored the old name's end (it read running, then STALE).
+    const gone = datedAfter(
+      updateOfRemoved({ Id: id, Name: before.name, image: before.image }, seenAt, this.mapping()),
+      before.at,
+    );
     this.pusher.enqueue(
       {
         ...gone,

@@ -576,6 +576,28 @@ describe("a pod's updates are dated in the order they are sent", () => {
     await until('the recovery seen', () => statusesOf('shop/web-a').length === 3);
     expect(dated('shop/web-a')[2]).toBeGreaterThan(crashAt);
   });
+
+  it('a state file whose dates are ahead of this clock (stepped back since) does not date a pod beyond the ingest', async () => {
+    const stateFile = join(mkdtempSync(join(tmpdir(), 'kw-state-')), 'state.json');
+    kube.add(podFixtures.running('web-a', 'shop', on, new Date(Date.now() - 60_000).toISOString()));
+    startWatcher({ stateFile, stateDebounceMs: 10 });
+    await until('web-a accepted', () => statusesOf('shop/web-a').length === 1 && pusher?.pending === 0);
+    const w = watcher as PodWatcher;
+    await w.stop();
+    await pusher?.stop(2000);
+    await w.persist();
+    watcher = pusher = null;
+    // Written while this host's clock ran an hour ahead (NTP has stepped it back since).
+    const file = JSON.parse(readFileSync(stateFile, 'utf8')) as { pods: Record<string, { at?: number }> };
+    for (const p of Object.values(file.pods)) p.at = Date.now() + 3_600_000;
+    writeFileSync(stateFile, JSON.stringify(file));
+    kube.update('shop', 'web-a', (p) => podFixtures.crashLoop(p), true);
+    startWatcher({ stateFile, stateDebounceMs: 10 });
+    await until('the crash seen', () => statusesOf('shop/web-a').length === 2);
+    // Dated an hour ahead (past the last date kept), the ingest (300 s allowance) would refuse it, and every later
+    // update of the pod, until the clock caught up.
+    expect(dated('shop/web-a')[1]).toBeLessThanOrEqual(Date.now() + 300_000);
+  });
 });
 
 describe('PodWatcher restarted with its state file', () => {

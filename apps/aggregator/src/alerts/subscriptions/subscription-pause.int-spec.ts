@@ -147,12 +147,12 @@ async function allFinished(subscriptionId: string, timeoutMs = 20_000): Promise<
 
 describe('a subscription rate limited by its receiver', () => {
   it('pauses as a whole until Retry-After: nothing more is sent to it meanwhile, then each change once, in order; another subscription is not held up', async () => {
-    const limited = await rateLimiting(2);
+    // Paused 3 s: the other subscription's four sends, one at a time, fit well inside it on a loaded CI box.
+    const limited = await rateLimiting(3);
     const other = await flowing();
     const a = await subscription(`${limited.url}/hook`);
     const b = await subscription(`${other.url}/hook`);
     const aEvents = await queue(a, 5);
-    const queuedAt = Date.now();
     const bEvents = await queue(b, 4);
     // One send of a subscription at a time: the order the receiver sees is the order the changes go out in.
     worker({ perSubscription: 1 });
@@ -160,13 +160,14 @@ describe('a subscription rate limited by its receiver', () => {
     await allFinished(b);
 
     const openAt = limited.openAt();
-    // Before: the four others were each sent into the limit (one 429 apiece), each charged an attempt.
+    // Before it ends: only the first change was sent (its 429 paused the subscription); none of the four others was
+    // sent into the limit. After: each change once, in its order.
     expect(limited.requests.filter((q) => q.at < openAt).map(eventOf)).toEqual([aEvents[0]]);
     expect(limited.requests.filter((q) => q.at >= openAt).map(eventOf)).toEqual(aEvents);
-    // The other subscription went on at its own pace, not after the pause.
+    // The other subscription went on at its own pace, not after the pause (no tighter wall-clock bound: a loaded CI
+    // box takes its time).
     expect(other.requests.map(eventOf)).toEqual(bEvents);
     expect(Math.max(...other.requests.map((q) => q.at))).toBeLessThan(openAt);
-    expect(Math.max(...other.requests.map((q) => q.at)) - queuedAt).toBeLessThan(1500);
 
     // Waiting was not charged: the answered change's delivery counts its one send; the others had one each.
     expect(aRows.map((r) => [r.event_id, r.state, r.attempts])).toEqual(aEvents.map((e) => [e, 'delivered', 1]));
