@@ -867,49 +867,13 @@ describe('DockerWatcher and an engine whose clock is behind the watcher`s', () =
 });
 
 describe("a container's updates are dated in the order they are sent", () => {
-  it('a state inspected again in the background (dated here), then an event dated by an engine 30 s behind: the event comes after', async () => {
-    engine.clockOffsetMs = -30_000;
-    const ingest = await acceptingIngest();
-    const pusher = new StatusPusher({ url: ingest.url, apiKey: 'k', log, lingerMs: 0 });
-    const stuck = engine.add({ name: 'app-1', labels: { 'fleetwatch.watch': 'true' }, running: true });
-    const w = watcherFor(pusher, engine.socketPath, { answerTimeoutMs: 600, probeAfterMs: 300 });
-    const of = (status?: string) =>
-      ingest.received.filter((u) => u.instanceId === 'app-1' && (status === undefined || u.status === status));
-    pusher.start();
-    w.start();
-    let release = (): void => undefined;
-    try {
-      await until('app-1 reported', () => of('running').length === 1 && w.stats.connected);
-      // It dies while its inspect hangs: unknown, then inspected again once the lock clears — dated by this host.
-      // (`logs` is kept across tests: only a line logged from here on counts.)
-      const seen = logs.length;
-      release = engine.hold((path) => path.startsWith(`/containers/${stuck}/json`));
-      engine.act('app-1', 'die', { exitCode: 3 });
-      await until('the inspect given up', () =>
-        logs.slice(seen).some((l) => /no answer twice, the engine answering pings/.test(l)),
-      );
-      release();
-      await until('app-1 failed, inspected again', () => of('failed').length === 1);
-      // Started again: the event is dated by the engine's clock, 30 s behind this host's. Dated so, it came before the
-      // failure and the aggregator (which keeps the newest) ignored it: app-1 read failed while it ran.
-      engine.act('app-1', 'start');
-      await until('app-1 running again', () => of('running').length === 2);
-      const dates = of().map((u) => Date.parse(u.occurredAt as string));
-      expect(of().map((u) => u.status)).toEqual(['running', 'failed', 'running']);
-      expect(dates[1]).toBeGreaterThan(dates[0] as number);
-      expect(dates[2]).toBeGreaterThan(dates[1] as number);
-    } finally {
-      release();
-      await w.stop();
-      await pusher.stop();
-      await w.persist();
-      await ingest.close();
-    }
-  });
-});
-
-describe("a renamed container's old name", () => {
-  it('is reported gone after its last state, with an engine 30 s behind (the rename event dated by its clock)', async () => {
+  /**
+   * An engine whose clock is 30 s behind this host's; app-1 reported running, then its last state dated by this host:
+   * it dies while its inspect hangs, and is inspected again (failed) once the lock clears. `run` goes on from there.
+   */
+  async function withAppFailedAndInspectedHere(
+    run: (of: (instanceId: string) => StatusUpdateInput[]) => Promise<void>,
+  ): Promise<void> {
     engine.clockOffsetMs = -30_000;
     const ingest = await acceptingIngest();
     const pusher = new StatusPusher({ url: ingest.url, apiKey: 'k', log, lingerMs: 0 });
@@ -921,7 +885,7 @@ describe("a renamed container's old name", () => {
     let release = (): void => undefined;
     try {
       await until('app-1 reported', () => of('app-1').length === 1 && w.stats.connected);
-      // Its last state dated by this host: it dies while its inspect hangs, and is inspected again once it clears.
+      // (`logs` is kept across tests: only a line logged from here on counts.)
       const seen = logs.length;
       release = engine.hold((path) => path.startsWith(`/containers/${stuck}/json`));
       engine.act('app-1', 'die', { exitCode: 3 });
@@ -930,13 +894,7 @@ describe("a renamed container's old name", () => {
       );
       release();
       await until('app-1 failed, inspected again', () => of('app-1').some((u) => u.status === 'failed'));
-      // Renamed: the event is dated by the engine's clock, 30 s behind. Dated so, the old name's end came before its
-      // failure and the aggregator ignored it.
-      engine.act('app-1', 'rename', { name: 'app-2' });
-      await until('app-2 reported', () => of('app-2').length === 1);
-      expect(of('app-1').map((u) => u.status)).toEqual(['running', 'failed', 'removed']);
-      const [, failedAt, goneAt] = of('app-1').map((u) => Date.parse(u.occurredAt as string));
-      expect(goneAt).toBeGreaterThan(failedAt as number);
+      await run(of);
     } finally {
       release();
       await w.stop();
@@ -944,5 +902,31 @@ describe("a renamed container's old name", () => {
       await w.persist();
       await ingest.close();
     }
+  }
+  const datesOf = (updates: StatusUpdateInput[]) => updates.map((u) => Date.parse(u.occurredAt as string));
+
+  it('a state inspected again in the background (dated here), then an event dated by an engine 30 s behind: the event comes after', async () => {
+    await withAppFailedAndInspectedHere(async (of) => {
+      // Started again: the event is dated by the engine's clock, 30 s behind this host's. Dated so, it came before the
+      // failure and the aggregator (which keeps the newest) ignored it: app-1 read failed while it ran.
+      engine.act('app-1', 'start');
+      await until('app-1 running again', () => of('app-1').filter((u) => u.status === 'running').length === 2);
+      expect(of('app-1').map((u) => u.status)).toEqual(['running', 'failed', 'running']);
+      const [runningAt, failedAt, againAt] = datesOf(of('app-1'));
+      expect(failedAt).toBeGreaterThan(runningAt as number);
+      expect(againAt).toBeGreaterThan(failedAt as number);
+    });
+  });
+
+  it("a renamed container's old name is reported gone after its last state (the rename event dated by the engine)", async () => {
+    await withAppFailedAndInspectedHere(async (of) => {
+      // Renamed: the event is dated by the engine's clock, 30 s behind. Dated so, the old name's end came before its
+      // failure and the aggregator ignored it.
+      engine.act('app-1', 'rename', { name: 'app-2' });
+      await until('app-2 reported', () => of('app-2').length === 1);
+      expect(of('app-1').map((u) => u.status)).toEqual(['running', 'failed', 'removed']);
+      const [, failedAt, goneAt] = datesOf(of('app-1'));
+      expect(goneAt).toBeGreaterThan(failedAt as number);
+    });
   });
 });
