@@ -7,6 +7,7 @@ import {
   alertOf,
   deliveryTestBed,
   notificationOf,
+  rateLimitingResponder,
   type HttpReceiver,
   type ReceivedRequest,
 } from './receivers.int-helpers';
@@ -24,17 +25,10 @@ beforeAll(() => {
   repo = bed.repo();
 });
 
-/**
- * A receiver that rate limits: its first request opens a window of `seconds`, and every request within it is answered
- * 429 with `Retry-After: seconds`; after it, 200.
- */
+/** A receiver that rate limits (rateLimitingResponder), closed after the spec. */
 async function rateLimiting(seconds: number): Promise<HttpReceiver & { openAt: () => number }> {
-  let openAt = 0;
-  const r = await bed.receiver((req) => {
-    if (openAt === 0) openAt = req.at + seconds * 1000;
-    return req.at < openAt ? { status: 429, headers: { 'retry-after': String(seconds) } } : { status: 200 };
-  });
-  return Object.assign(r, { openAt: () => openAt });
+  const { respond, openAt } = rateLimitingResponder(seconds);
+  return Object.assign(await bed.receiver(respond), { openAt });
 }
 
 const flowing = (): Promise<HttpReceiver> => bed.receiver(() => ({ status: 200 }));

@@ -255,3 +255,18 @@ export function deliveryTestBed(policy: RetryPolicy): {
     },
   };
 }
+
+/**
+ * A receiver's script that rate limits: its first request opens a window of `seconds`, and every request within it is
+ * answered 429 with `Retry-After: seconds`; after it, 200. `openAt`: when the window ends (0 before the first request).
+ */
+export function rateLimitingResponder(seconds: number): { respond: Responder; openAt: () => number } {
+  let openAt = 0;
+  return {
+    respond: (req) => {
+      if (openAt === 0) openAt = req.at + seconds * 1000;
+      return req.at < openAt ? { status: 429, headers: { 'retry-after': String(seconds) } } : { status: 200 };
+    },
+    openAt: () => openAt,
+  };
+}

@@ -14,6 +14,7 @@ import {
 import { createIsolatedDatabase, waitFor, type IsolatedDatabase } from '@fleetwatch/testing';
 import {
   capturedLogger,
+  rateLimitingResponder,
   startHttpReceiver,
   type HttpReceiver,
   type ReceivedRequest,
@@ -92,18 +93,12 @@ async function queue(subscriptionId: string, n: number): Promise<string[]> {
   return events;
 }
 
-/**
- * A receiver that rate limits: its first request opens a window of `seconds`, and every request within it is answered
- * 429 with `Retry-After: seconds`; after it, 200.
- */
+/** A receiver that rate limits (rateLimitingResponder), closed after the spec. */
 async function rateLimiting(seconds: number): Promise<HttpReceiver & { openAt: () => number }> {
-  let openAt = 0;
-  const r = await startHttpReceiver((req) => {
-    if (openAt === 0) openAt = req.at + seconds * 1000;
-    return req.at < openAt ? { status: 429, headers: { 'retry-after': String(seconds) } } : { status: 200 };
-  });
+  const { respond, openAt } = rateLimitingResponder(seconds);
+  const r = await startHttpReceiver(respond);
   receivers.push(r);
-  return Object.assign(r, { openAt: () => openAt });
+  return Object.assign(r, { openAt });
 }
 
 async function flowing(): Promise<HttpReceiver> {
