@@ -4,8 +4,9 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { checkResultPayloadSchema } from '@fleetwatch/contracts';
 import { createTargetPolicy } from '@fleetwatch/domain';
-import type { ProbeContext } from '../probe';
+import type { ProbeContext, ProbeOutcome } from '../probe';
 
 // Support for the probes' integration tests: a probe context, real listeners that count
 // what reaches them, a count of this process's open sockets, and a private Postgres
@@ -205,4 +206,18 @@ export async function startPrivatePostgres(user: string, password: string): Prom
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A probe's outcome as the collector publishes it, checked against the `check.result` contract (its bounds). */
+export function asCheckResult(out: Pick<ProbeOutcome, 'ok' | 'latencyMs' | 'failureReason' | 'metrics'>) {
+  return checkResultPayloadSchema.safeParse({
+    checkId: 'c',
+    targetId: 'check:c',
+    location: 'here',
+    ok: out.ok,
+    latencyMs: out.latencyMs,
+    ...(out.failureReason === undefined ? {} : { failureReason: out.failureReason }),
+    startedAt: new Date().toISOString(),
+    ...(out.metrics === undefined ? {} : { metrics: out.metrics }),
+  });
 }

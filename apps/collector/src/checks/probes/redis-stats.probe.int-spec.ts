@@ -1,9 +1,9 @@
-import { checkResultPayloadSchema, redisStatsCheckFields, type CheckInput } from '@fleetwatch/contracts';
+import { redisStatsCheckFields, type CheckInput } from '@fleetwatch/contracts';
 import { createTargetPolicy, evaluateConditions } from '@fleetwatch/domain';
 import { testEnv } from '@fleetwatch/testing';
 import { Redis } from 'ioredis';
 import type { Socket } from 'node:net';
-import { closedPort, floodingServer, probeContext } from './probes.int-helpers';
+import { asCheckResult, closedPort, floodingServer, probeContext } from './probes.int-helpers';
 import {
   countValues,
   MAX_REPLY_BYTES,
@@ -87,16 +87,7 @@ describe('redis-stats probe against the local server', () => {
     expect(value(out, 'redis_key_exists', { key: k('missing') })).toBe(0);
 
     // What travels is what the contract accepts; conditions read the same figures.
-    const payload = checkResultPayloadSchema.safeParse({
-      checkId: 'c',
-      targetId: 'check:c',
-      location: 'here',
-      ok: true,
-      latencyMs: out.latencyMs,
-      startedAt: new Date().toISOString(),
-      metrics: out.metrics,
-    });
-    expect(payload.success).toBe(true);
+    expect(asCheckResult({ ...out, ok: true }).success).toBe(true);
     const facts = { ok: out.ok, latencyMs: out.latencyMs, ...out.facts };
     expect(
       evaluateConditions(
@@ -218,16 +209,7 @@ describe('redis-stats probe against the local server', () => {
       expect(counted.reduce((s, m) => s + m.value, 0) + other).toBe(fields.length);
       expect(value(out, 'redis_key_hash_long_values', { key })).toBe(1000);
       expect(out.facts.result).toMatchObject({ longValueKeys: 1, valueCappedKeys: 1, truncatedKeys: 0 });
-      const payload = checkResultPayloadSchema.safeParse({
-        checkId: 'c',
-        targetId: 'check:c',
-        location: 'here',
-        ok: true,
-        latencyMs: out.latencyMs,
-        startedAt: new Date().toISOString(),
-        metrics: out.metrics,
-      });
-      expect(payload.success).toBe(true);
+      expect(asCheckResult({ ...out, ok: true }).success).toBe(true);
     } finally {
       await admin.del(key);
     }
@@ -242,19 +224,7 @@ function commandsIn(data: Buffer): string[] {
 /** A RESP bulk string. */
 const bulk = (text: string) => `$${Buffer.byteLength(text)}\r\n${text}\r\n`;
 
-/** The check's result as the collector publishes it (failure text within the contract's bounds). */
-function asPayload(out: Out) {
-  return checkResultPayloadSchema.safeParse({
-    checkId: 'c',
-    targetId: 'check:c',
-    location: 'here',
-    ok: out.ok,
-    latencyMs: out.latencyMs,
-    failureReason: out.failureReason,
-    startedAt: new Date().toISOString(),
-    metrics: out.metrics,
-  });
-}
+const asPayload = asCheckResult;
 
 describe('redis-stats against a server whose reply never ends', () => {
   // RESP2 servers (no HELLO) that answer as a Redis would until one command, then announce a 1 GiB bulk string for it
