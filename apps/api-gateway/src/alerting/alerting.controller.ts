@@ -1,5 +1,18 @@
-import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Query, Res, UseFilters } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import {
+  applyDecorators,
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Inject,
+  Param,
+  Post,
+  Query,
+  Res,
+  UseFilters,
+} from '@nestjs/common';
+import { ApiHeader, ApiOkResponse, ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import {
   AlertConfigRpcMethod as M,
@@ -14,9 +27,11 @@ import { InvalidError } from '@fleetwatch/domain';
 import { RequireRole } from '../auth/access.decorator';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
 import { ConfigApiErrorFilter } from '../checks/owner-errors';
-import { actorOf, objectBody } from '../checks/request-envelope';
+import { IDEMPOTENCY_KEY_DESCRIPTION } from '../checks/checks.openapi';
+import { IdempotencyKeyHeader } from '../checks/idempotency-key.decorator';
+import { actorOf, idempotencyKeyOf, objectBody } from '../checks/request-envelope';
 import { AlertConfigOwner } from './alert-config-owner.service';
-import { responseSchemaOf } from '../web/openapi';
+import { errorBodySchema, responseSchemaOf } from '../web/openapi';
 import { CHANNEL_TEST_SENDER, type ChannelTestSender, type ChannelTestResult } from './channel-test-sender';
 import { configController, configIdOf, listQuerySchema } from './config-routes.factory';
 
@@ -127,6 +142,18 @@ function silenceIdOf(id: string): string {
   return id;
 }
 
+/** A silence write's `Idempotency-Key` (silences have no version to match: no If-Match, as ApiVersionedWrite has). */
+const ApiIdempotencyKey = () =>
+  applyDecorators(
+    ApiHeader({ name: 'Idempotency-Key', required: false, description: IDEMPOTENCY_KEY_DESCRIPTION }),
+    ApiResponse({
+      status: 422,
+      description:
+        'the Idempotency-Key was already used by this caller for another request of this kind (`denied`, issue path `Idempotency-Key`)',
+      schema: errorBodySchema,
+    }),
+  );
+
 /** Silences: created by the caller (the author), listed by state, expired (kept) or deleted. */
 @ApiTags('alerts')
 @Controller('api/v1/silences')
@@ -140,12 +167,15 @@ export class SilencesController {
     summary: 'Create a silence (operator)',
     description: '`{matchers, startsAt, endsAt, comment}`; the author (`createdBy`) is the caller.',
   })
+  @ApiIdempotencyKey()
   async create(
     @CurrentPrincipal() principal: Principal,
     @Body() body: unknown,
     @Res({ passthrough: true }) reply: FastifyReply,
+    @IdempotencyKeyHeader() key: string[] | undefined,
   ): Promise<SilenceDefinition> {
-    const { silence } = await this.owner.call(M.SilencesCreate, { actor: actorOf(principal), body: objectBody(body) });
+    const params = { actor: actorOf(principal), body: objectBody(body) };
+    const { silence } = await this.owner.call(M.SilencesCreate, params, idempotencyKeyOf(key));
     void reply.header('location', `/api/v1/silences/${silence.id}`);
     return silence;
   }
@@ -167,14 +197,26 @@ export class SilencesController {
   @HttpCode(200)
   @RequireRole(UserRole.Operator)
   @ApiOperation({ summary: 'End a silence now (operator); it stays listed as expired' })
-  async expire(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<SilenceDefinition> {
-    return (await this.owner.call(M.SilencesExpire, { actor: actorOf(principal), id: silenceIdOf(id) })).silence;
+  @ApiIdempotencyKey()
+  async expire(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @IdempotencyKeyHeader() key: string[] | undefined,
+  ): Promise<SilenceDefinition> {
+    const params = { actor: actorOf(principal), id: silenceIdOf(id) };
+    return (await this.owner.call(M.SilencesExpire, params, idempotencyKeyOf(key))).silence;
   }
 
   @Delete(':id')
   @HttpCode(204)
   @RequireRole(UserRole.Operator)
-  async delete(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<void> {
-    await this.owner.call(M.SilencesDelete, { actor: actorOf(principal), id: silenceIdOf(id) });
+  @ApiIdempotencyKey()
+  async delete(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @IdempotencyKeyHeader() key: string[] | undefined,
+  ): Promise<void> {
+    const params = { actor: actorOf(principal), id: silenceIdOf(id) };
+    await this.owner.call(M.SilencesDelete, params, idempotencyKeyOf(key));
   }
 }

@@ -22,9 +22,11 @@ export class SubscriptionsOwner {
     @Inject(GATEWAY_CONFIG) private readonly config: Pick<GatewayConfig, 'rpcTimeoutMs'>,
   ) {}
 
+  /** `idempotencyKey`: the HTTP client's Idempotency-Key of a write (request-envelope's idempotencyKeyOf). */
   async call<M extends SubscriptionRpcMethod>(
     method: M,
     params: SubscriptionRpcParams<M>,
+    idempotencyKey?: string,
   ): Promise<SubscriptionRpcResults[M]> {
     try {
       const parsed = subscriptionRpcParams[method].safeParse(params);
@@ -34,6 +36,7 @@ export class SubscriptionsOwner {
         });
       return (await this.rpc.request(method, parsed.data as Record<string, unknown>, {
         timeoutMs: this.config.rpcTimeoutMs,
+        ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
       })) as SubscriptionRpcResults[M];
     } catch (e) {
       throw e instanceof RpcError ? domainErrorOf(e) : e;

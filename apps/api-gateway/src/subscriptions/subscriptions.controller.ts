@@ -30,7 +30,8 @@ import { RequireRole } from '../auth/access.decorator';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
 import { ApiVersionedWrite } from '../checks/checks.openapi';
 import { ConfigApiErrorFilter, etagOf } from '../checks/owner-errors';
-import { actorOf, expectedVersionOf, objectBody } from '../checks/request-envelope';
+import { IdempotencyKeyHeader } from '../checks/idempotency-key.decorator';
+import { actorOf, expectedVersionOf, idempotencyKeyOf, objectBody } from '../checks/request-envelope';
 import { SubscriptionsOwner } from './subscriptions-owner.service';
 
 // Status-change subscriptions over REST (SPEC §7, issue 18), the alert rules' shape: POST (201, Location,
@@ -69,13 +70,15 @@ export class SubscriptionsController {
     description:
       '`{name, url, secret, selector?, transitions?, perLocation?, enabled?}`; a bad field is a 400 naming it.',
   })
-  @ApiVersionedWrite({ notFound: false })
+  @ApiVersionedWrite({ notFound: false, idempotencyKey: true })
   async create(
     @CurrentPrincipal() principal: Principal,
     @Body() body: unknown,
     @Res({ passthrough: true }) reply: FastifyReply,
+    @IdempotencyKeyHeader() key: string[] | undefined,
   ): Promise<Subscription> {
-    const { subscription } = await this.owner.call(M.Create, { actor: actorOf(principal), body: objectBody(body) });
+    const params = { actor: actorOf(principal), body: objectBody(body) };
+    const { subscription } = await this.owner.call(M.Create, params, idempotencyKeyOf(key));
     void reply
       .status(201)
       .header('location', `/api/v1/subscriptions/${subscription.id}`)
@@ -121,21 +124,18 @@ export class SubscriptionsController {
   @idParam
   @RequireRole(UserRole.Operator)
   @ApiOperation({ summary: 'Replace a subscription (operator); If-Match optional; no `secret` keeps the stored one' })
-  @ApiVersionedWrite()
+  @ApiVersionedWrite({ idempotencyKey: true })
   async replace(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
     @Headers('if-match') ifMatch: string | undefined,
     @Body() body: unknown,
     @Res({ passthrough: true }) reply: FastifyReply,
+    @IdempotencyKeyHeader() key: string[] | undefined,
   ): Promise<Subscription> {
     const expectedVersion = expectedVersionOf(ifMatch);
-    const { subscription } = await this.owner.call(M.Replace, {
-      actor: actorOf(principal),
-      id: subscriptionIdOf(id),
-      body: objectBody(body),
-      expectedVersion,
-    });
+    const params = { actor: actorOf(principal), id: subscriptionIdOf(id), body: objectBody(body), expectedVersion };
+    const { subscription } = await this.owner.call(M.Replace, params, idempotencyKeyOf(key));
     void reply.header('etag', etagOf(subscription.version));
     return subscription;
   }
@@ -145,13 +145,15 @@ export class SubscriptionsController {
   @HttpCode(204)
   @RequireRole(UserRole.Operator)
   @ApiOperation({ summary: 'Delete a subscription (operator); If-Match optional' })
-  @ApiVersionedWrite()
+  @ApiVersionedWrite({ idempotencyKey: true })
   async delete(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
     @Headers('if-match') ifMatch: string | undefined,
+    @IdempotencyKeyHeader() key: string[] | undefined,
   ): Promise<void> {
     const expectedVersion = expectedVersionOf(ifMatch);
-    await this.owner.call(M.Delete, { actor: actorOf(principal), id: subscriptionIdOf(id), expectedVersion });
+    const params = { actor: actorOf(principal), id: subscriptionIdOf(id), expectedVersion };
+    await this.owner.call(M.Delete, params, idempotencyKeyOf(key));
   }
 }

@@ -4,6 +4,7 @@ import {
   ConfigRpcMethod,
   PropertyRpcMethod,
   StatusPageRpcMethod,
+  SubscriptionRpcMethod,
   TargetIds,
   truncateText,
   uuidv7,
@@ -326,6 +327,7 @@ const KEEPS_NO_ANSWER: ReadonlySet<string> = new Set([
   AlertConfigRpcMethod.SilencesDelete,
   StatusPageRpcMethod.Delete,
   PropertyRpcMethod.Delete,
+  SubscriptionRpcMethod.Delete,
 ]);
 
 /** The refusal of a key already used (within the day answers are kept) by the same caller for another request. */

@@ -2,7 +2,7 @@ import { Injectable, OnModuleInit } from '@nestjs/common';
 import { SubscriptionRpcMethod as M, subscriptionRpcParams, type SubscriptionRpcResults } from '@fleetwatch/contracts';
 import { RpcServer, type RpcContext } from '@fleetwatch/messaging';
 import type { z } from 'zod';
-import type { WriteRequest } from '../config/config-writer';
+import { requestOf } from '../config/write-request';
 import { SubscriptionsService } from './subscriptions.service';
 
 type Params<K extends M> = z.output<(typeof subscriptionRpcParams)[K]>;
@@ -10,7 +10,8 @@ type Params<K extends M> = z.output<(typeof subscriptionRpcParams)[K]>;
 /**
  * The subscriptions' RPC methods (contracts' SubscriptionRpcMethod) on the RpcServer the checks and alert
  * configuration use: params validated by `subscriptionRpcParams[method]` (→ `invalid`), one service call
- * each; writes pass the request's id along (idempotent on redelivery).
+ * each; writes pass the request's id along (idempotent on redelivery), or the id of the HTTP client's
+ * Idempotency-Key (write-request.ts: a keyed retry is answered as the first request was).
  */
 @Injectable()
 export class SubscriptionsRpcHandler implements OnModuleInit {
@@ -25,16 +26,12 @@ export class SubscriptionsRpcHandler implements OnModuleInit {
   }
 
   onModuleInit(): void {
-    this.on(M.Create, (p, ctx) => this.subscriptions.create(p.actor, p.body, requestOf(ctx)));
+    this.on(M.Create, (p, ctx) => this.subscriptions.create(p.actor, p.body, requestOf(ctx, p)));
     this.on(M.Replace, (p, ctx) =>
-      this.subscriptions.replace(p.actor, p.id, p.body, p.expectedVersion, requestOf(ctx)),
+      this.subscriptions.replace(p.actor, p.id, p.body, p.expectedVersion, requestOf(ctx, p)),
     );
-    this.on(M.Delete, (p, ctx) => this.subscriptions.delete(p.actor, p.id, p.expectedVersion, requestOf(ctx)));
+    this.on(M.Delete, (p, ctx) => this.subscriptions.delete(p.actor, p.id, p.expectedVersion, requestOf(ctx, p)));
     this.on(M.List, (p) => this.subscriptions.list(p));
     this.on(M.Get, async (p) => ({ subscription: await this.subscriptions.get(p.id) }));
   }
-}
-
-function requestOf(ctx: RpcContext): WriteRequest {
-  return { id: ctx.messageId, method: ctx.method, deadline: ctx.deadline };
 }
