@@ -7,7 +7,7 @@ import type { GatewayConfig } from '../config';
 import type { TargetsService } from '../targets/targets.service';
 import { FrameBudget } from './frame-budget';
 import { SocketSubscriptions } from './subscriptions';
-import { DEGRADED_REASON, WsHub, type WsClient } from './ws-hub.service';
+import { DEGRADED_READS_REASON, DEGRADED_REASON, READ_FAILURES_DEGRADED, WsHub, type WsClient } from './ws-hub.service';
 
 // What a socket hears while the replica's live-state feed (its Redis subscriber) is away: `degraded` once when it is
 // lost, `resync` once it is back; and what a subscription to a target that does not exist answers.
@@ -36,14 +36,17 @@ function fakeSocket() {
 
 const RESYNC_MIN_MS = 10_000;
 
-function hubWith(getTarget: (id: string) => Promise<unknown> = async () => ({ id: 'x', locations: [] })) {
+function hubWith(
+  getTarget: (id: string) => Promise<unknown> = async () => ({ id: 'x', locations: [] }),
+  liveState: Partial<Record<'getHostMetricsMany' | 'getTargets' | 'ping', (ids: string[]) => Promise<unknown>>> = {},
+) {
   const config = {
     wsMaxSocketsPerPrincipal: 100,
     wsMaxSocketsPerUser: 100,
     wsMaxBufferedBytes: 1 << 20,
     wsResyncMinIntervalMs: RESYNC_MIN_MS,
   } as GatewayConfig;
-  const live = { statusChannel: 'live:status' } as unknown as LiveStateStore;
+  const live = { statusChannel: 'live:status', ...liveState } as unknown as LiveStateStore;
   const targets = { get: getTarget } as unknown as TargetsService;
   const logger = { warn: jest.fn(), info: jest.fn() };
   const hub = new WsHub(config, live, targets, logger as unknown as Logger);
@@ -53,6 +56,7 @@ function hubWith(getTarget: (id: string) => Promise<unknown> = async () => ({ id
     subscriber: unknown;
     subscriptionLost(s: unknown): void;
     resubscribed(s: unknown): Promise<void>;
+    poll(): Promise<void>;
   };
   internals.subscriber = subscriber;
   let n = 0;
@@ -78,6 +82,8 @@ function hubWith(getTarget: (id: string) => Promise<unknown> = async () => ({ id
     logger,
     lost: () => internals.subscriptionLost(subscriber),
     back: () => internals.resubscribed(subscriber),
+    stats: () => hub.snapshot(),
+    poll: () => internals.poll(),
   };
 }
 
@@ -88,7 +94,7 @@ describe('live-state outage', () => {
   afterEach(() => jest.useRealTimers());
 
   it('tells every open socket `degraded` once per outage, a socket opened during it too, and `resync` when it ends', async () => {
-    const { open, lost, back, logger } = hubWith();
+    const { open, lost, back, logger, stats } = hubWith();
     const first = open();
     const second = open();
     lost();
@@ -97,6 +103,7 @@ describe('live-state outage', () => {
     expect(first.sent.filter((m) => m.type === 'degraded')).toEqual([{ type: 'degraded', reason: DEGRADED_REASON }]);
     expect(second.types()).toEqual(['ready', 'degraded']);
     expect(logger.warn).toHaveBeenCalledTimes(1);
+    expect(stats().degraded).toBe(1); // fleetwatch_gateway_ws_degraded_total: one per outage
     const during = open();
     expect(during.types()).toEqual(['ready', 'degraded']);
 
@@ -104,6 +111,8 @@ describe('live-state outage', () => {
     for (const s of [first, second, during]) expect(s.types()).toEqual(['ready', 'degraded', 'resync']);
     // Over: a socket opened now hears nothing of it.
     expect(open().types()).toEqual(['ready']);
+    lost(); // the next outage is counted again
+    expect(stats().degraded).toBe(2);
   });
 
   it('a resync due while the feed is lost again is held back until it is back (it would say live updates resumed)', async () => {
@@ -119,6 +128,100 @@ describe('live-state outage', () => {
     expect(s.types()).toEqual(['ready', 'degraded', 'resync', 'degraded']);
     await back();
     expect(s.types()).toEqual(['ready', 'degraded', 'resync', 'degraded', 'resync']);
+  });
+});
+
+describe('reads of live state failing while the subscriber stays connected', () => {
+  beforeEach(() => jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] }));
+  afterEach(() => jest.useRealTimers());
+
+  // Live state that answers until `down` is set (a read slower than GATEWAY_REDIS_TIMEOUT_MS, a lost data connection).
+  function flaky() {
+    const state = { down: false };
+    const fail = async () => {
+      if (state.down) throw new Error('Command timed out (redis-0.internal:6379)');
+    };
+    const env = hubWith(
+      async (id) => {
+        await fail();
+        return { id, locations: [] };
+      },
+      { ping: fail },
+    );
+    const watch = async (s: ReturnType<typeof fakeSocket>, id: string, targetId: string) => {
+      s.emit(JSON.stringify({ type: 'subscribe', id, topic: 'target', targetId }));
+      await settle();
+    };
+    return { ...env, state, watch };
+  }
+
+  it(`tells every socket \`degraded\` after ${READ_FAILURES_DEGRADED} failed reads in a row, once, and \`resync\` once live state answers`, async () => {
+    const { open, poll, stats, state, watch } = flaky();
+    const s = open();
+    await watch(s, 'w', 'instance:web-1');
+    const quiet = open();
+    state.down = true;
+    for (let i = 1; i < READ_FAILURES_DEGRADED; i++) await poll();
+    expect(s.types()).toEqual(['ready', 'subscribed', 'target']); // a blip: no word yet
+    await poll();
+    expect(s.sent.at(-1)).toEqual({ type: 'degraded', reason: DEGRADED_READS_REASON });
+    expect(quiet.types()).toEqual(['ready', 'degraded']);
+    for (let i = 0; i < 5; i++) await poll(); // still failing: nothing more
+    const during = open();
+    expect(during.types()).toEqual(['ready', 'degraded']);
+    expect(stats().degraded).toBe(1);
+    expect(JSON.stringify([s.sent, quiet.sent, during.sent])).not.toContain('redis-0.internal');
+
+    state.down = false;
+    await poll();
+    for (const x of [s, quiet, during]) expect(x.types().slice(-2)).toEqual(['degraded', 'resync']);
+    expect(s.types()).toEqual(['ready', 'subscribed', 'target', 'degraded', 'resync']);
+    await poll();
+    expect(open().types()).toEqual(['ready']); // over
+  });
+
+  it('failures that an answer interrupts say nothing (no flapping)', async () => {
+    const { open, poll, stats, state, watch } = flaky();
+    const s = open();
+    await watch(s, 'w', 'instance:web-1');
+    for (let round = 0; round < 4; round++) {
+      state.down = true;
+      for (let i = 1; i < READ_FAILURES_DEGRADED; i++) await poll();
+      state.down = false;
+      await poll();
+    }
+    expect(s.types()).toEqual(['ready', 'subscribed', 'target']);
+    expect(stats().degraded).toBe(0);
+  });
+
+  it('ends with a resync once live state answers, though no socket watches anything left to read', async () => {
+    const { open, poll, state, watch } = flaky();
+    const s = open();
+    await watch(s, 'w', 'instance:web-1');
+    state.down = true;
+    for (let i = 0; i < READ_FAILURES_DEGRADED; i++) await poll();
+    s.emit(JSON.stringify({ type: 'unsubscribe', id: 'w' }));
+    await settle();
+    await poll();
+    state.down = false;
+    await poll();
+    expect(s.types()).toEqual(['ready', 'subscribed', 'target', 'degraded', 'unsubscribed', 'resync']);
+  });
+
+  it('with the subscriber lost too: one `degraded`, and the resync waits for both to be back', async () => {
+    const { open, poll, stats, state, watch, lost, back } = flaky();
+    const s = open();
+    await watch(s, 'w', 'instance:web-1');
+    lost();
+    state.down = true;
+    for (let i = 0; i < READ_FAILURES_DEGRADED + 2; i++) await poll();
+    expect(s.sent.filter((m) => m.type === 'degraded')).toEqual([{ type: 'degraded', reason: DEGRADED_REASON }]);
+    await back(); // subscribed again, reads still failing: a resync now would say live updates are back
+    expect(s.types()).toEqual(['ready', 'subscribed', 'target', 'degraded']);
+    state.down = false;
+    await poll();
+    expect(s.types()).toEqual(['ready', 'subscribed', 'target', 'degraded', 'resync']);
+    expect(stats().degraded).toBe(1);
   });
 });
 
@@ -163,5 +266,88 @@ describe('subscribing to a target', () => {
     subscribe(s, 'instance:web-1');
     await settle();
     expect(s.types()).toEqual(['ready', 'subscribed', 'target']);
+  });
+});
+
+describe('subscribing to host metrics', () => {
+  const sample = (hostId: string) =>
+    JSON.stringify({
+      hostId,
+      location: 'l',
+      sampledAt: '2026-12-07T22:00:00.000Z',
+      cpu: { usagePct: 50, cores: 2, load1: 0.5, load5: 0.4, load15: 0.3 },
+      memory: { totalBytes: 100, usedBytes: 40 },
+      disks: [],
+      network: [],
+      gpus: [],
+    });
+  const subscribe = (s: ReturnType<typeof fakeSocket>, hostIds: string[]) =>
+    s.emit(JSON.stringify({ type: 'subscribe', id: 'h1', topic: 'host-metrics', hostIds }));
+  // Live state holding `gpu-1` (a host with a sample) and `box-2` (a host target whose sample expired), nothing else;
+  // `instance:gpu-9` is a target of another kind.
+  const liveState = (reads: string[][] = []) => ({
+    getHostMetricsMany: async (ids: string[]) =>
+      new Map(ids.filter((h) => h === 'gpu-1').map((h) => [h, sample(h)] as [string, string])),
+    getTargets: async (ids: string[]) => {
+      reads.push(ids);
+      const known: Record<string, unknown> = { 'host:gpu-1': { kind: 'host' }, 'host:box-2': { kind: 'host' } };
+      return new Map(ids.filter((id) => known[id]).map((id) => [id, known[id]]));
+    },
+  });
+
+  it('naming hosts that do not exist is answered with an error naming them; the subscription stands', async () => {
+    const { open } = hubWith(undefined, liveState());
+    const s = open();
+    subscribe(s, ['gpu-1', 'no-such', 'box-2', 'typo"d']);
+    await settle();
+    expect(s.types()).toEqual(['ready', 'subscribed', 'host-metrics', 'error']);
+    expect(s.sent.at(-1)).toEqual({
+      type: 'error',
+      id: 'h1',
+      message: 'no hosts "no-such", "typo\\"d": the subscription stands, their samples come once they report',
+    });
+  });
+
+  it('one unknown host is named alone', async () => {
+    const { open } = hubWith(undefined, liveState());
+    const s = open();
+    subscribe(s, ['gpu-9']);
+    await settle();
+    expect(s.sent.slice(1)).toEqual([
+      { type: 'subscribed', id: 'h1', topic: 'host-metrics' },
+      {
+        type: 'error',
+        id: 'h1',
+        message: 'no host "gpu-9": the subscription stands, its samples come once it reports',
+      },
+    ]);
+  });
+
+  it('hosts that exist get their samples and no error; only hosts without a sample are looked up', async () => {
+    const reads: string[][] = [];
+    const { open } = hubWith(undefined, liveState(reads));
+    const s = open();
+    subscribe(s, ['gpu-1', 'box-2']);
+    await settle();
+    expect(s.types()).toEqual(['ready', 'subscribed', 'host-metrics']);
+    expect(reads).toEqual([['host:box-2']]);
+  });
+
+  it('while live state does not answer: an error without the Redis error', async () => {
+    const { open } = hubWith(undefined, {
+      getHostMetricsMany: async () => new Map(),
+      getTargets: async () => {
+        throw new Error('connect ECONNREFUSED redis-0.internal:6379');
+      },
+    });
+    const s = open();
+    subscribe(s, ['gpu-9']);
+    await settle();
+    expect(s.sent.at(-1)).toEqual({
+      type: 'error',
+      id: 'h1',
+      message: expect.stringMatching(/^live state unavailable/),
+    });
+    expect(JSON.stringify(s.sent)).not.toContain('redis-0.internal');
   });
 });

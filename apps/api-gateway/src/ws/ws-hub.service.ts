@@ -5,6 +5,8 @@ import type { Logger } from 'pino';
 import type { WebSocket } from '@fastify/websocket';
 import {
   statusChangedPayloadSchema,
+  TargetIds,
+  TargetKind,
   wsClientMessageSchema,
   WsCloseCode,
   type HostSampleSummary,
@@ -12,7 +14,7 @@ import {
   type TargetView,
   type WsServerMessage,
 } from '@fleetwatch/contracts';
-import { ForbiddenError, NotFoundError, UnauthorizedError } from '@fleetwatch/domain';
+import { ForbiddenError, InvalidError, NotFoundError, UnauthorizedError } from '@fleetwatch/domain';
 import { createRedis, LiveStateStore, logRedisErrors } from '@fleetwatch/live-state';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import type { Principal } from '../auth/principal';
@@ -31,6 +33,13 @@ const POLL_MS = 2_000;
  * unanswered past the socket timeout (createRedis: 10 s by default) has it closed and opened again, then a resync.
  */
 export const SUBSCRIBER_PING_MS = 5_000;
+/**
+ * Reads of live state by the hub (a watched target or host, a changed target's tags) failing in a row, with the
+ * subscriber still connected, that say live state is away for this replica (a read slower than
+ * GATEWAY_REDIS_TIMEOUT_MS, a data connection lost): its sockets are told `degraded`. One failure is a blip (a resync
+ * covers what it missed); the first read that answers after them ends it with a resync.
+ */
+export const READ_FAILURES_DEGRADED = 3;
 /** setTimeout's largest delay. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -67,6 +76,12 @@ export interface WsStats {
    * subscriber reconnects, and always one after the last reconnect.
    */
   resyncs: number;
+  /**
+   * Times every open socket was told `degraded` (live updates paused): once per outage (the fan-out subscriber lost,
+   * or READ_FAILURES_DEGRADED reads of live state failed in a row), however many reconnects or reads fail in it; each
+   * is ended by a resync.
+   */
+  degraded: number;
   /** Client frames dropped for going past their socket's budget (frame-budget.ts). */
   framesDropped: number;
   /** Sockets closed for sending on far past their budget. */
@@ -108,6 +123,7 @@ export function emptyWsStats(): WsStats {
     closedFlooding: 0,
     resubscribes: 0,
     resyncs: 0,
+    degraded: 0,
   };
 }
 
@@ -150,6 +166,9 @@ const RESYNC_CAUSES: Record<ResyncCause, { log: string; reason: string }> = {
  */
 export const DEGRADED_REASON =
   'live updates paused: the gateway lost its connection to live state (Redis); a resync follows once it is back';
+/** What `degraded` says when the hub's reads of live state fail in a row (READ_FAILURES_DEGRADED): fixed as well. */
+export const DEGRADED_READS_REASON =
+  'live updates paused: the gateway cannot read live state (Redis); a resync follows once it answers';
 
 /** What a subscription's first read answers when live state (Redis) does not: fixed, the error itself is not sent. */
 const FIRST_VIEW_UNAVAILABLE =
@@ -188,6 +207,10 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
   private liveDown = false;
   /** Sockets were told `degraded` and not yet the `resync` that ends it: one `degraded` per outage. */
   private degradedSent = false;
+  /** The hub's reads of live state that failed since the last one that answered. */
+  private readFailures = 0;
+  /** READ_FAILURES_DEGRADED reads failed in a row and none answered since: what sockets watch is not read. */
+  private readsDown = false;
 
   constructor(
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
@@ -290,7 +313,7 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
       expiresAt: expiresAt?.toISOString() ?? null,
     });
     // Opened during an outage: it gets the resync that ends it with every other socket.
-    if (this.liveDown) this.send(client, { type: 'degraded', reason: DEGRADED_REASON });
+    if (this.liveDown || this.readsDown) this.send(client, { type: 'degraded', reason: this.degradedReason() });
   }
 
   /** Sends one message, or drops a client that does not keep up (never buffers without bound). */
@@ -404,13 +427,43 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
   private subscriptionLost(subscriber: Redis): void {
     if (subscriber !== this.subscriber) return;
     this.liveDown = true;
-    if (this.degradedSent) return;
-    this.degradedSent = true;
-    this.logger.warn(
-      { sockets: this.clients.size },
+    this.degrade(
       'WebSocket fan-out subscriber lost its Redis connection: live updates paused; sockets told (degraded)',
     );
-    for (const client of [...this.clients]) this.send(client, { type: 'degraded', reason: DEGRADED_REASON });
+  }
+
+  /** Every open socket told `degraded`, unless they were already in this outage (degradedSent until its resync). */
+  private degrade(log: string): void {
+    if (this.degradedSent) return;
+    this.degradedSent = true;
+    this.stats.degraded++;
+    this.logger.warn({ sockets: this.clients.size }, log);
+    const reason = this.degradedReason();
+    for (const client of [...this.clients]) this.send(client, { type: 'degraded', reason });
+  }
+
+  private degradedReason(): string {
+    return this.liveDown ? DEGRADED_REASON : DEGRADED_READS_REASON;
+  }
+
+  /**
+   * A read of live state failed (Redis away or slower than GATEWAY_REDIS_TIMEOUT_MS). READ_FAILURES_DEGRADED in a row
+   * with the subscriber still connected (a lost subscriber says so itself) tell every socket `degraded`.
+   */
+  private readFailed(): void {
+    if (++this.readFailures < READ_FAILURES_DEGRADED || this.readsDown) return;
+    this.readsDown = true;
+    this.degrade(
+      `WebSocket fan-out: ${this.readFailures} reads of live state (Redis) failed in a row: live updates paused; sockets told (degraded)`,
+    );
+  }
+
+  /** A read of live state answered: after failures that said `degraded`, every socket is told to resync. */
+  private readAnswered(): void {
+    this.readFailures = 0;
+    if (!this.readsDown) return;
+    this.readsDown = false;
+    this.requestResync('unreadable');
   }
 
   /**
@@ -431,8 +484,9 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
 
   private resync(): void {
     // Lost again before this (trailing) resync was due: a resync now would say live updates are back while they are
-    // not. The next subscription asks for it again, causes and all.
-    if (this.liveDown) return;
+    // not. The next subscription asks for it again, causes and all (as does the next read that answers, when reads
+    // failed).
+    if (this.liveDown || this.readsDown) return;
     this.degradedSent = false;
     this.lastResyncAt = performance.now();
     this.stats.resyncs++;
@@ -509,7 +563,11 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
       this.send(client, { type: 'subscribed', id: message.id, topic: message.topic });
       try {
         if (message.topic === 'target') await this.sendTarget([client], message.targetId, false, true);
-        if (message.topic === 'host-metrics') await this.sendHosts([client], message.hostIds, true);
+        if (message.topic === 'host-metrics') {
+          const sampled = await this.sendHosts([client], message.hostIds, true);
+          const unknown = await this.unknownHosts(message.hostIds.filter((h) => !sampled.has(h)));
+          if (unknown.length) this.send(client, { type: 'error', id: message.id, message: noSuchHosts(unknown) });
+        }
       } catch (e) {
         // No such target (yet): said, with its id, rather than silence. Any role reads any target over REST (a 404
         // there too), so this tells no one of a target they could not see. The subscription stands: a target that
@@ -552,6 +610,7 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
     try {
       // The live record alone (not the target's view: no check-metrics read for each change of a check).
       const t = await this.live.getTarget(targetId);
+      this.readAnswered();
       return t ? { tags: t.tags, instanceKind: t.instanceKind ?? null } : null;
     } catch (err) {
       // Without the target's tags and kind, subscriptions filtered by them cannot be matched: this change is missed by
@@ -559,6 +618,7 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
       // Logged by the (rate-limited) resync, with how many reads failed since the last one and the last error.
       this.unreadable = { count: this.unreadable.count + 1, lastError: (err as Error).message };
       this.requestResync('unreadable');
+      this.readFailed();
       return null;
     }
   }
@@ -580,7 +640,11 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
     let view;
     try {
       view = await this.targets.get(targetId);
+      this.readAnswered();
     } catch (err) {
+      // No such target (live state answered) or an id no store holds (nothing read): no sign of live state away.
+      if (err instanceof NotFoundError || err instanceof InvalidError) this.readAnswered();
+      else this.readFailed();
       // A subscription's first view: its subscriber is told why there is none (an unknown target, live state away).
       if (widen) throw err;
       return;
@@ -608,12 +672,35 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   /**
-   * The hosts' latest samples to their watchers among `clients`; with `always` (a subscription's first samples), a
-   * sample not sent before to every watcher (as sendTarget's `widen`).
+   * Of hosts with no sample in live state, those that are no host there either: what GET /api/v1/hosts/{id} answers
+   * with a 404 (every role reads every host there, so naming them tells no one more).
    */
-  private async sendHosts(clients: readonly WsClient[], hostIds: readonly string[], always: boolean): Promise<void> {
+  private async unknownHosts(hostIds: readonly string[]): Promise<string[]> {
+    if (hostIds.length === 0) return [];
+    const ids = [...new Set(hostIds)];
+    const known = await this.live.getTargets(ids.map((h) => TargetIds.host(h)));
+    return ids.filter((h) => known.get(TargetIds.host(h))?.kind !== TargetKind.Host);
+  }
+
+  /**
+   * The hosts' latest samples to their watchers among `clients`; with `always` (a subscription's first samples), a
+   * sample not sent before to every watcher (as sendTarget's `widen`). Answers the hosts that have a sample in live
+   * state.
+   */
+  private async sendHosts(
+    clients: readonly WsClient[],
+    hostIds: readonly string[],
+    always: boolean,
+  ): Promise<Set<string>> {
     const read = ++this.reads;
-    const samples = await this.live.getHostMetricsMany([...new Set(hostIds)]);
+    let samples: Map<string, string>;
+    try {
+      samples = await this.live.getHostMetricsMany([...new Set(hostIds)]);
+    } catch (err) {
+      this.readFailed();
+      throw err;
+    }
+    this.readAnswered();
     for (const [hostId, json] of samples) {
       const last = this.sentHosts.get(hostId);
       if (last && last.read > read) {
@@ -630,6 +717,7 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
       this.sentHosts.set(hostId, { at, summary, read });
       this.sendHostSummary(fresh && always ? this.clients : clients, hostId, summary);
     }
+    return new Set(samples.keys());
   }
 
   private sendHostSummary(clients: Iterable<WsClient>, hostId: string, summary: HostSampleSummary): void {
@@ -642,7 +730,20 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
 
   /** New results of watched targets and new samples of watched hosts, once per replica. */
   private async poll(): Promise<void> {
-    if (this.polling || this.clients.size === 0) return;
+    if (this.polling) return;
+    // Reads failed (degraded): live state is asked each poll whether it answers again, whatever the sockets watch (with
+    // no read to answer, the resync that ends it would never come, and every socket opened meanwhile told degraded).
+    if (this.readsDown) {
+      this.polling = true;
+      const answered = await this.live.ping().then(
+        () => true,
+        () => false,
+      );
+      this.polling = false;
+      if (!answered) return;
+      this.readAnswered();
+    }
+    if (this.clients.size === 0) return;
     this.polling = true;
     try {
       const clients = [...this.clients];
@@ -682,6 +783,17 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
       this.checking = false;
     }
   }
+}
+
+/**
+ * What a host-metrics subscription naming hosts that are not in live state (never reported, retired, a typo) is
+ * answered, after `subscribed`: the hosts named; the subscription stands and their samples come once they report.
+ */
+export function noSuchHosts(hostIds: readonly string[]): string {
+  const names = hostIds.map((h) => JSON.stringify(h)).join(', ');
+  return hostIds.length === 1
+    ? `no host ${names}: the subscription stands, its samples come once it reports`
+    : `no hosts ${names}: the subscription stands, their samples come once they report`;
 }
 
 /** The `id` of a client frame (a string, clipped to 64 characters), if it is one JSON object that has one. */

@@ -803,6 +803,31 @@ describe('live state away (Redis cut by a proxy this test owns)', () => {
     c.ws.close();
   });
 
+  it('answers a host-metrics subscription naming an unknown host with an error naming it, as REST answers 404', async () => {
+    const hostId = `ws-no-such-host-${Date.now()}`;
+    expect(
+      (await e.request('GET', `/api/v1/hosts/${hostId}`, { headers: { authorization: `Bearer ${token}` } })).status,
+    ).toBe(404);
+    const c = await open(e, bearer(token));
+    await c.next('ready');
+    await subscribe(c, { type: 'subscribe', id: 'hosts', topic: 'host-metrics', hostIds: [hostId] });
+    expect(await c.next('error')).toEqual({
+      type: 'error',
+      id: 'hosts',
+      message: `no host "${hostId}": the subscription stands, its samples come once it reports`,
+    });
+    // The subscription stands: the host's first sample comes with the next poll once it reports.
+    const at = Date.now();
+    await live.setHostMetrics(hostId, JSON.stringify(hostSample(hostId, at, 42)), at);
+    expect(await c.next('host-metrics', 6000)).toMatchObject({
+      subscriptions: ['hosts'],
+      hostId,
+      sample: { cpuPct: 42 },
+    });
+    expect(c.messages.filter((m) => m.type === 'error')).toEqual([]);
+    c.ws.close();
+  });
+
   it('tells the sockets `degraded` when the feed is lost and `resync` when it is back; /readyz names redis, not its error', async () => {
     const c = await open(e, bearer(token));
     await c.next('ready');
@@ -810,6 +835,7 @@ describe('live state away (Redis cut by a proxy this test owns)', () => {
     await publish(change('instance:before-cut', 'UP'));
     expect(await nextChange(c, 30_000)).toMatchObject({ event: { targetId: 'instance:before-cut' } });
 
+    const degradedBefore = processWsStats().degraded;
     proxy.pause();
     proxy.cut();
     // (Before: nothing until the resync after the outage.)
@@ -817,6 +843,9 @@ describe('live state away (Redis cut by a proxy this test owns)', () => {
       type: 'degraded',
       reason: expect.stringMatching(/live updates paused/),
     });
+    // Counted once for the outage on /metrics (the process's: every hub's figures added up).
+    expect(await metricOf(e, 'fleetwatch_gateway_ws_degraded_total')).toBe(degradedBefore + 1);
+    expect(processWsStats().degraded).toBe(degradedBefore + 1);
     const ready = await fetch(`${e.url}/readyz`);
     expect(ready.status).toBe(503);
     const body = await ready.text();
@@ -832,8 +861,60 @@ describe('live state away (Redis cut by a proxy this test owns)', () => {
     expect(await c.next('resync', 30_000)).toMatchObject({ type: 'resync' });
     // One `degraded` for the whole outage, however many reconnects failed in it.
     expect(c.messages.filter((m) => m.type === 'degraded')).toEqual([]);
+    expect(await metricOf(e, 'fleetwatch_gateway_ws_degraded_total')).toBe(degradedBefore + 1);
     await publish(change('instance:after-cut', 'DOWN'));
     expect(await nextChange(c, 15_000)).toMatchObject({ event: { targetId: 'instance:after-cut' } });
+    c.ws.close();
+  });
+});
+
+describe('live state reads failing while the subscriber stays connected (a proxy this test owns holds answers)', () => {
+  // Redis slower than GATEWAY_REDIS_TIMEOUT_MS: the proxy holds back every answer (no connection is closed, for less
+  // than the socket timeout), so the hub's reads of watched targets time out while its subscriber stays connected —
+  // before, sockets heard nothing until a resync after it. The shared Redis is not touched.
+  let proxy: testing.TcpProxy;
+  let f: GatewayHarness;
+  beforeAll(async () => {
+    proxy = testing.TcpProxy.forUrl(testing.testEnv().redisUrl);
+    await proxy.start();
+    f = await startGateway(testing, 'ws-f', {
+      database: a.database,
+      env: {
+        REDIS_URL: proxy.rewriteUrl(testing.testEnv().redisUrl),
+        FLEETWATCH_REDIS_PREFIX: channel.slice(0, -'live:status'.length),
+        GATEWAY_REDIS_TIMEOUT_MS: '1500',
+        LOGIN_RATE_LIMIT_PER_MINUTE: '1000',
+      },
+    });
+  });
+  afterAll(async () => {
+    proxy?.release();
+    await f?.close();
+    await proxy?.stop();
+  });
+
+  it('tells the sockets `degraded` after reads fail in a row, and `resync` once live state answers again', async () => {
+    const ids = ['instance:ws-slow-1', 'instance:ws-slow-2', 'instance:ws-slow-3'];
+    await live.writeTargets(ids.map((id) => instance(id, Date.now() - 5000, 10)));
+    const c = await open(f, bearer(token));
+    await c.next('ready');
+    for (const [i, targetId] of ids.entries()) {
+      await subscribe(c, { type: 'subscribe', id: `w${i}`, topic: 'target', targetId });
+      await c.next('target');
+    }
+    const degradedBefore = processWsStats().degraded;
+    proxy.hold();
+    // One poll's reads of the three watched targets time out (1.5 s each), the subscriber's connection stays.
+    expect(await c.next('degraded', 8000)).toEqual({
+      type: 'degraded',
+      reason: expect.stringMatching(/^live updates paused: the gateway cannot read live state/),
+    });
+    expect(processWsStats().degraded).toBe(degradedBefore + 1);
+    expect(c.messages.filter((m) => m.type === 'resync')).toEqual([]);
+    proxy.release();
+    expect(await c.next('resync', 10_000)).toMatchObject({ type: 'resync' });
+    expect(await metricOf(f, 'fleetwatch_gateway_ws_degraded_total')).toBe(degradedBefore + 1);
+    expect(c.messages.filter((m) => m.type === 'degraded')).toEqual([]);
     c.ws.close();
   });
 });

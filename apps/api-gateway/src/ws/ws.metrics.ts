@@ -26,6 +26,9 @@ export function processWsStats(): WsStats {
  *   fleetwatch_gateway_ws_refused_total                    sockets refused at the per-session/key or per-user cap
  *   fleetwatch_gateway_ws_resubscribes_total               reconnects of the Redis fan-out subscriber
  *   fleetwatch_gateway_ws_resyncs_total                    resync messages sent to every open socket after one
+ *   fleetwatch_gateway_ws_degraded_total                   degraded messages sent to every open socket: once per
+ *                                                          outage (subscriber lost, or READ_FAILURES_DEGRADED reads
+ *                                                          failed in a row), ended by a resync
  */
 @Injectable()
 export class WsMetrics implements OnModuleInit, OnModuleDestroy {
@@ -35,6 +38,7 @@ export class WsMetrics implements OnModuleInit, OnModuleDestroy {
     'fleetwatch_gateway_ws_refused_total',
     'fleetwatch_gateway_ws_resubscribes_total',
     'fleetwatch_gateway_ws_resyncs_total',
+    'fleetwatch_gateway_ws_degraded_total',
   ];
 
   constructor(private readonly hub: WsHub) {}
@@ -86,6 +90,11 @@ export class WsMetrics implements OnModuleInit, OnModuleDestroy {
       'fleetwatch_gateway_ws_resyncs_total',
       'Times every open WebSocket was told to resync (re-read over REST) after the fan-out subscriber reconnected.',
       () => stats().resyncs,
+    );
+    counter(
+      'fleetwatch_gateway_ws_degraded_total',
+      'Times every open WebSocket was told live updates paused (degraded): the fan-out subscriber lost its Redis connection, or reads of live state failed 3 times in a row; once per outage, ended by a resync.',
+      () => stats().degraded,
     );
   }
 

@@ -97,8 +97,8 @@ export type WsServerMessage =
   | { type: 'error'; id?: string; message: string; issues?: { path: string; message: string }[] }
   | { type: 'pong' }
   /**
-   * Live updates stopped: the gateway lost its connection to live state (its Redis subscriber), so
-   * changes are not delivered until it is back. Sent once per outage to the open sockets, and to a
+   * Live updates stopped: the gateway lost its connection to live state (its Redis subscriber), or
+   * its reads of live state failed 3 times in a row, so changes are not delivered until it is back. Sent once per outage to the open sockets, and to a
    * socket that opens during one (after `ready`); a `resync` follows once the gateway has
    * subscribed again. The socket and its subscriptions stay.
    */
