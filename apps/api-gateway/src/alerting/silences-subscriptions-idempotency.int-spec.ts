@@ -1,9 +1,6 @@
-import type { ApiErrorBody, Page } from '@fleetwatch/contracts';
-import * as testing from '@fleetwatch/testing';
-import { TcpProxy } from '@fleetwatch/testing';
-import { rmSync } from 'node:fs';
-import { ADMIN_PASSWORD, type GatewayHarness, startGateway } from '../int-spec.helpers';
-import { privateOwnerDist, startOwnerProcess, type OwnerProcess } from '../checks/owner-process.int-helpers';
+import type { ApiErrorBody } from '@fleetwatch/contracts';
+import type { GatewayHarness } from '../int-spec.helpers';
+import { idempotencyRig, sleep, type ListedEntry } from '../checks/idempotency.int-helpers';
 
 // `Idempotency-Key` on the silence and status-change subscription writes (as on the checks' and alert configuration's,
 // checks-idempotency.int-spec.ts): both are written by sync-orchestrator's config writer, so a write committed while
@@ -11,50 +8,6 @@ import { privateOwnerDist, startOwnerProcess, type OwnerProcess } from '../check
 // subscription, not a second one; a delete's 204, not a 404 — and the same key with another body is a 422.
 
 jest.setTimeout(180_000);
-
-const RPC_TIMEOUT_MS = 1_500;
-let gw: GatewayHarness;
-let owner: OwnerProcess;
-let dist: string;
-let token: string;
-let proxy: TcpProxy;
-let vhost: { amqpUrl: string; dispose(): Promise<void> };
-
-beforeAll(async () => {
-  // The gateway reaches the broker through a proxy of the test's; the owner directly, on the same vhost.
-  vhost = await testing.createIsolatedVhost(`gw-idem-sil-${Date.now().toString(36)}`);
-  proxy = TcpProxy.forUrl(vhost.amqpUrl);
-  await proxy.start();
-  gw = await startGateway(testing, 'silences-idem', {
-    env: { AMQP_URL: proxy.rewriteUrl(vhost.amqpUrl), GATEWAY_RPC_TIMEOUT_MS: String(RPC_TIMEOUT_MS) },
-  });
-  dist = await privateOwnerDist(`owner-idem-sil-${testing.testEnv().runId}`);
-  owner = await startOwnerProcess(dist, {
-    databaseUrl: gw.database.databaseUrl,
-    amqpUrl: vhost.amqpUrl,
-    redisUrl: gw.config.redisUrl,
-    redisPrefix: `${testing.testEnv().redisPrefix}owner-idem-sil:`,
-  });
-  token = await gw.login('admin', ADMIN_PASSWORD);
-  // One call first (the gateway's request channel is opened), and one write of each kind: the owner's first write is
-  // its slowest, and each write whose answer the tests hold must commit within the gateway's RPC timeout.
-  expect((await gw.request('GET', '/api/v1/silences', { token })).status).toBe(200);
-  expect((await gw.request('POST', '/api/v1/silences', { token, body: silence('warm-up') })).status).toBe(201);
-  expect((await gw.request('POST', '/api/v1/subscriptions', { token, body: subscription('warm-up') })).status).toBe(
-    201,
-  );
-});
-
-afterAll(async () => {
-  proxy?.release();
-  await owner?.stop();
-  await gw?.close();
-  await proxy?.stop();
-  await vhost?.dispose();
-  if (dist) rmSync(dist, { recursive: true, force: true });
-});
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const startsAt = new Date(Date.now() - 1000).toISOString();
 const endsAt = new Date(Date.now() + 3_600_000).toISOString();
@@ -67,44 +20,23 @@ const silence = (comment: string) => ({
 });
 const subscription = (name: string) => ({ name, url: 'https://hooks.example.com/status', secret: 's'.repeat(24) });
 
-type Entry = { id: string; version: number; name?: string; comment?: string; state?: string };
+const rig = idempotencyRig('silences-idem');
+const { lostAnswer, listed, listedOnce, configVersion } = rig;
+let gw: GatewayHarness;
+let token: string;
 
-/** Sends a write while the broker's answers to the gateway are held past its RPC timeout: 503, yet committed. */
-async function lostAnswer(
-  method: 'POST' | 'PUT' | 'DELETE',
-  path: string,
-  body: unknown,
-  headers: Record<string, string>,
-) {
-  proxy.hold();
-  try {
-    const res = await gw.request<ApiErrorBody>(method, path, { token, body, headers });
-    expect([res.status, res.body.error?.code]).toEqual([503, 'unavailable']);
-  } finally {
-    proxy.release();
-  }
-  // Let the gateway's connection settle (its late reply is dropped) before the retry.
-  await sleep(500);
-}
+beforeAll(async () => {
+  ({ gw, token } = rig);
+  // One call first (the gateway's request channel is opened), and one write of each kind: the owner's first write is
+  // its slowest, and each write whose answer the tests hold must commit within the gateway's RPC timeout.
+  expect((await gw.request('GET', '/api/v1/silences', { token })).status).toBe(200);
+  expect((await gw.request('POST', '/api/v1/silences', { token, body: silence('warm-up') })).status).toBe(201);
+  expect((await gw.request('POST', '/api/v1/subscriptions', { token, body: subscription('warm-up') })).status).toBe(
+    201,
+  );
+});
 
-async function listed(path: string, match: (e: Entry) => boolean): Promise<Entry[]> {
-  const res = await gw.request<Page<Entry>>('GET', `${path}?limit=1000`, { token });
-  expect(res.status).toBe(200);
-  return res.body.items.filter(match);
-}
-
-/** The entries that match once there is one (the lost answer's write committed). */
-async function listedOnce(path: string, match: (e: Entry) => boolean): Promise<Entry> {
-  const until = Date.now() + 20_000;
-  for (;;) {
-    const found = await listed(path, match);
-    if (found.length > 0 || Date.now() > until) {
-      expect(found).toHaveLength(1);
-      return found[0];
-    }
-    await sleep(200);
-  }
-}
+type Entry = ListedEntry;
 
 /** The entry at `path` once it answers `status` (the lost answer's write committed). */
 async function once(path: string, until: (status: number, body: Entry) => boolean): Promise<void> {
@@ -115,14 +47,6 @@ async function once(path: string, until: (status: number, body: Entry) => boolea
     if (Date.now() > deadline) throw new Error(`${path}: still ${res.status} ${JSON.stringify(res.body)}`);
     await sleep(200);
   }
-}
-
-async function configVersion(): Promise<number> {
-  const res = await gw.request<{ items: Array<{ version: number }> }>('GET', '/api/v1/config/versions?limit=1', {
-    token,
-  });
-  expect(res.status).toBe(200);
-  return res.body.items[0]?.version ?? 0;
 }
 
 const reusedKey = (res: { status: number; body: ApiErrorBody }) => [

@@ -1,10 +1,7 @@
 import type { ApiErrorBody, CheckDefinition, Page } from '@fleetwatch/contracts';
-import * as testing from '@fleetwatch/testing';
-import { TcpProxy } from '@fleetwatch/testing';
-import { rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { ADMIN_PASSWORD, type GatewayHarness, startGateway } from '../int-spec.helpers';
-import { privateOwnerDist, startOwnerProcess, type OwnerProcess } from './owner-process.int-helpers';
+import type { GatewayHarness } from '../int-spec.helpers';
+import { idempotencyRig, sleep, type ListedEntry } from './idempotency.int-helpers';
 
 // A write the owner commits while its answer does not reach the gateway in time (the broker's bytes to
 // the gateway held back, as on a congested or flapping link): the client is told 503 "outcome unknown",
@@ -14,30 +11,13 @@ import { privateOwnerDist, startOwnerProcess, type OwnerProcess } from './owner-
 
 jest.setTimeout(180_000);
 
-const RPC_TIMEOUT_MS = 1_500;
+const rig = idempotencyRig('checks-idem');
+const { lostAnswer, listed, listedOnce, configVersion } = rig;
 let gw: GatewayHarness;
-let owner: OwnerProcess;
-let dist: string;
 let token: string;
-let proxy: TcpProxy;
-let vhost: { amqpUrl: string; dispose(): Promise<void> };
 
 beforeAll(async () => {
-  // The gateway reaches the broker through a proxy of the test's; the owner directly, on the same vhost.
-  vhost = await testing.createIsolatedVhost(`gw-idem-${Date.now().toString(36)}`);
-  proxy = TcpProxy.forUrl(vhost.amqpUrl);
-  await proxy.start();
-  gw = await startGateway(testing, 'checks-idem', {
-    env: { AMQP_URL: proxy.rewriteUrl(vhost.amqpUrl), GATEWAY_RPC_TIMEOUT_MS: String(RPC_TIMEOUT_MS) },
-  });
-  dist = await privateOwnerDist(`owner-idem-${testing.testEnv().runId}`);
-  owner = await startOwnerProcess(dist, {
-    databaseUrl: gw.database.databaseUrl,
-    amqpUrl: vhost.amqpUrl,
-    redisUrl: gw.config.redisUrl,
-    redisPrefix: `${testing.testEnv().redisPrefix}owner-idem:`,
-  });
-  token = await gw.login('admin', ADMIN_PASSWORD);
+  ({ gw, token } = rig);
   // One call first: the gateway's request channel is opened (a channel opened while the broker is held never is).
   expect(await named('warm-up')).toEqual([]);
   // And one write: the owner's first write is its slowest (first transaction, statements prepared), and each write
@@ -46,39 +26,10 @@ beforeAll(async () => {
   expect(warm.status).toBe(201);
 });
 
-afterAll(async () => {
-  proxy?.release();
-  await owner?.stop();
-  await gw?.close();
-  await proxy?.stop();
-  await vhost?.dispose();
-  if (dist) rmSync(dist, { recursive: true, force: true });
-});
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 async function named(name: string): Promise<CheckDefinition[]> {
   const res = await gw.request<Page<CheckDefinition>>('GET', '/api/v1/checks?limit=1000', { token });
   expect(res.status).toBe(200);
   return res.body.items.filter((c) => c.name === name);
-}
-
-/** Sends a write while the broker's answers to the gateway are held past its RPC timeout: 503, yet committed. */
-async function lostAnswer(
-  method: 'POST' | 'PUT' | 'PATCH' | 'DELETE',
-  path: string,
-  body: unknown,
-  headers: Record<string, string> = {},
-) {
-  proxy.hold();
-  try {
-    const res = await gw.request<ApiErrorBody>(method, path, { token, body, headers });
-    expect([res.status, res.body.error?.code]).toEqual([503, 'unavailable']);
-  } finally {
-    proxy.release();
-  }
-  // Let the gateway's connection settle (its late reply is dropped) before the retry.
-  await sleep(500);
 }
 
 /** The checks named so, once there is one (the first request committed; its answer was what got lost). */
@@ -92,15 +43,6 @@ async function madeOnce(name: string): Promise<CheckDefinition> {
     }
     await sleep(200);
   }
-}
-
-/** The config version now (the head: what the last write made). */
-async function configVersion(): Promise<number> {
-  const res = await gw.request<{ items: Array<{ version: number }> }>('GET', '/api/v1/config/versions?limit=1', {
-    token,
-  });
-  expect(res.status).toBe(200);
-  return res.body.items[0]?.version ?? 0;
 }
 
 /** A request with headers as given, each array value sent as that many header lines (fetch joins them into one). */
@@ -286,27 +228,7 @@ const rule = (name: string) => ({
   for: '5m',
 });
 
-type Entry = { id: string; version: number; name?: string; slug?: string; key?: string };
-
-/** The entries of a listing that `match` (a page of one kind: alert rules, channels, status pages). */
-async function listed(path: string, match: (e: Entry) => boolean): Promise<Entry[]> {
-  const res = await gw.request<Page<Entry>>('GET', `${path}?limit=1000`, { token });
-  expect(res.status).toBe(200);
-  return res.body.items.filter(match);
-}
-
-/** The entries that match once there is one (the lost answer's write committed). */
-async function listedOnce(path: string, match: (e: Entry) => boolean): Promise<Entry> {
-  const until = Date.now() + 20_000;
-  for (;;) {
-    const found = await listed(path, match);
-    if (found.length > 0 || Date.now() > until) {
-      expect(found).toHaveLength(1);
-      return found[0];
-    }
-    await sleep(200);
-  }
-}
+type Entry = ListedEntry;
 
 describe('alert rules, channels, status pages and properties take the key too', () => {
   const kinds = [
