@@ -208,6 +208,31 @@ describe('reads of live state failing while the subscriber stays connected', () 
     expect(s.types()).toEqual(['ready', 'subscribed', 'target', 'degraded', 'unsubscribed', 'resync']);
   });
 
+  it('a PING that answers does not end it while the reads the sockets watch still fail (no degraded/resync flapping)', async () => {
+    // Redis answers PING but not the watched read (a record it refuses to read, a read slower than the timeout while
+    // PING is not): a resync on PING alone said live updates were back, every dashboard re-read everything, and three
+    // polls later the same reads failed again — `degraded` and `resync` to every socket of the replica every ~10 s.
+    const pings: number[] = [];
+    const env = hubWith(
+      async () => {
+        throw new Error('WRONGTYPE Operation against a key holding the wrong kind of value');
+      },
+      { ping: async () => void pings.push(1) },
+    );
+    const s = env.open();
+    s.emit(JSON.stringify({ type: 'subscribe', id: 'w', topic: 'target', targetId: 'instance:web-1' }));
+    await settle();
+    for (let i = 0; i < 30; i++) {
+      await env.poll();
+      jest.advanceTimersByTime(2_000);
+      await settle();
+    }
+    expect(s.types()).toEqual(['ready', 'subscribed', 'error', 'degraded']);
+    expect(env.stats().degraded).toBe(1);
+    expect(env.stats().resyncs).toBe(0);
+    expect(pings).toEqual([]); // the watched reads are what is asked: no PING besides them
+  });
+
   it('with the subscriber lost too: one `degraded`, and the resync waits for both to be back', async () => {
     const { open, poll, stats, state, watch, lost, back } = flaky();
     const s = open();

@@ -731,24 +731,27 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
   /** New results of watched targets and new samples of watched hosts, once per replica. */
   private async poll(): Promise<void> {
     if (this.polling) return;
-    // Reads failed (degraded): live state is asked each poll whether it answers again, whatever the sockets watch (with
-    // no read to answer, the resync that ends it would never come, and every socket opened meanwhile told degraded).
-    if (this.readsDown) {
+    const clients = [...this.clients];
+    const targetIds = new Set(clients.flatMap((c) => c.subscriptions.targetIds()));
+    const hostIds = new Set(clients.flatMap((c) => c.subscriptions.hostIds()));
+    // Reads failed (degraded): live state is asked each poll whether it answers again. With reads to make, they are
+    // the question (the first that answers ends it): a PING that answers says nothing of them (a read Redis refuses, or
+    // slower than the timeout while PING is not), and ending on it had degraded and resync flap for every socket every
+    // few polls. With none (no socket watches anything), a PING: else the resync that ends it would never come, and
+    // every socket opened meanwhile would be told degraded.
+    if (this.readsDown && targetIds.size === 0 && hostIds.size === 0) {
       this.polling = true;
       const answered = await this.live.ping().then(
         () => true,
         () => false,
       );
       this.polling = false;
-      if (!answered) return;
-      this.readAnswered();
+      if (answered) this.readAnswered();
+      return;
     }
-    if (this.clients.size === 0) return;
+    if (clients.length === 0) return;
     this.polling = true;
     try {
-      const clients = [...this.clients];
-      const targetIds = new Set(clients.flatMap((c) => c.subscriptions.targetIds()));
-      const hostIds = new Set(clients.flatMap((c) => c.subscriptions.hostIds()));
       for (const id of this.sentTargets.keys()) if (!targetIds.has(id)) this.sentTargets.delete(id);
       for (const id of this.sentHosts.keys()) if (!hostIds.has(id)) this.sentHosts.delete(id);
       for (const id of targetIds) await this.sendTarget(clients, id, true);
