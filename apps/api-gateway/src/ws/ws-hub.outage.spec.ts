@@ -233,6 +233,28 @@ describe('reads of live state failing while the subscriber stays connected', () 
     expect(pings).toEqual([]); // the watched reads are what is asked: no PING besides them
   });
 
+  it('watched reads that keep failing beside one that answers in the same poll say nothing (Redis answers)', async () => {
+    // Three watched targets whose records cannot be read (refused, or each slower than the timeout) and one that
+    // answers: counted per read, the three in a row said `degraded` and the fourth `resync`, every poll.
+    const env = hubWith(async (id) => {
+      if (id.startsWith('instance:bad'))
+        throw new Error('WRONGTYPE Operation against a key holding the wrong kind of value');
+      return { id, locations: [] };
+    });
+    const s = env.open();
+    for (const id of ['instance:bad-1', 'instance:bad-2', 'instance:bad-3', 'instance:ok']) {
+      s.emit(JSON.stringify({ type: 'subscribe', id, topic: 'target', targetId: id }));
+      await settle();
+    }
+    for (let i = 0; i < 10; i++) {
+      await env.poll();
+      jest.advanceTimersByTime(2_000);
+      await settle();
+    }
+    expect(s.types().filter((t) => t === 'degraded' || t === 'resync')).toEqual([]);
+    expect(env.stats().degraded).toBe(0);
+  });
+
   it('with the subscriber lost too: one `degraded`, and the resync waits for both to be back', async () => {
     const { open, poll, stats, state, watch, lost, back } = flaky();
     const s = open();

@@ -34,10 +34,13 @@ const POLL_MS = 2_000;
  */
 export const SUBSCRIBER_PING_MS = 5_000;
 /**
- * Reads of live state by the hub (a watched target or host, a changed target's tags) failing in a row, with the
- * subscriber still connected, that say live state is away for this replica (a read slower than
- * GATEWAY_REDIS_TIMEOUT_MS, a data connection lost): its sockets are told `degraded`. One failure is a blip (a resync
- * covers what it missed); the first read that answers after them ends it with a resync.
+ * Reads of live state by the hub's polls (the watched targets and hosts, and any other read made meanwhile) failing
+ * in a row, with the subscriber still connected, that say live state is away for this replica (reads slower than
+ * GATEWAY_REDIS_TIMEOUT_MS, a data connection lost): its sockets are told `degraded`. Told at a poll's end, counting
+ * only polls in which no read answered: one that answered says Redis answers (a record it cannot read, beside others
+ * it reads, is no outage — counted read by read, three such records in a row said `degraded` and the next read
+ * `resync`, every poll), and resets the count. Fewer failures are a blip (a resync covers what it missed). The first
+ * poll with a read that answers after them ends it with a resync.
  */
 export const READ_FAILURES_DEGRADED = 3;
 /** setTimeout's largest delay. */
@@ -207,10 +210,12 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
   private liveDown = false;
   /** Sockets were told `degraded` and not yet the `resync` that ends it: one `degraded` per outage. */
   private degradedSent = false;
-  /** The hub's reads of live state that failed since the last one that answered. */
+  /** Reads of live state that failed, in polls where none answered, since the last poll with a read that answered. */
   private readFailures = 0;
   /** READ_FAILURES_DEGRADED reads failed in a row and none answered since: what sockets watch is not read. */
   private readsDown = false;
+  /** The reads of the poll under way (and of anything else read meanwhile): told at its end (pollFailed, pollAnswered). */
+  private pollReads: { failed: number; answered: boolean } | null = null;
 
   constructor(
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
@@ -446,20 +451,31 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
     return this.liveDown ? DEGRADED_REASON : DEGRADED_READS_REASON;
   }
 
-  /**
-   * A read of live state failed (Redis away or slower than GATEWAY_REDIS_TIMEOUT_MS). READ_FAILURES_DEGRADED in a row
-   * with the subscriber still connected (a lost subscriber says so itself) tell every socket `degraded`.
-   */
+  /** A read of live state failed (Redis away or slower than GATEWAY_REDIS_TIMEOUT_MS): counted with its poll's. */
   private readFailed(): void {
-    if (++this.readFailures < READ_FAILURES_DEGRADED || this.readsDown) return;
+    if (this.pollReads) this.pollReads.failed++;
+  }
+
+  /** A read of live state answered: counted with its poll's. */
+  private readAnswered(): void {
+    if (this.pollReads) this.pollReads.answered = true;
+  }
+
+  /**
+   * A poll whose `failed` reads all failed. READ_FAILURES_DEGRADED such reads in a row with the subscriber still
+   * connected (a lost subscriber says so itself) tell every socket `degraded`.
+   */
+  private pollFailed(failed: number): void {
+    this.readFailures += failed;
+    if (this.readFailures < READ_FAILURES_DEGRADED || this.readsDown) return;
     this.readsDown = true;
     this.degrade(
       `WebSocket fan-out: ${this.readFailures} reads of live state (Redis) failed in a row: live updates paused; sockets told (degraded)`,
     );
   }
 
-  /** A read of live state answered: after failures that said `degraded`, every socket is told to resync. */
-  private readAnswered(): void {
+  /** A poll with a read of live state that answered: after polls that said `degraded`, every socket is told to resync. */
+  private pollAnswered(): void {
     this.readFailures = 0;
     if (!this.readsDown) return;
     this.readsDown = false;
@@ -746,11 +762,13 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
         () => false,
       );
       this.polling = false;
-      if (answered) this.readAnswered();
+      if (answered) this.pollAnswered();
       return;
     }
     if (clients.length === 0) return;
     this.polling = true;
+    const reads = { failed: 0, answered: false };
+    this.pollReads = reads;
     try {
       for (const id of this.sentTargets.keys()) if (!targetIds.has(id)) this.sentTargets.delete(id);
       for (const id of this.sentHosts.keys()) if (!hostIds.has(id)) this.sentHosts.delete(id);
@@ -760,7 +778,10 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
       this.logger.warn({ err }, 'WebSocket poll of live state failed; retrying');
     } finally {
       this.polling = false;
+      this.pollReads = null;
     }
+    if (reads.answered) this.pollAnswered();
+    else if (reads.failed > 0) this.pollFailed(reads.failed);
   }
 
   /** Closes sockets whose session (or key) was revoked or expired, one check per credential. */
