@@ -1,38 +1,14 @@
 import { EventEmitter } from 'node:events';
-import { UserRole, type WsServerMessage } from '@fleetwatch/contracts';
 import { NotFoundError } from '@fleetwatch/domain';
 import type { LiveStateStore } from '@fleetwatch/live-state';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config';
 import type { TargetsService } from '../targets/targets.service';
-import { FrameBudget } from './frame-budget';
-import { SocketSubscriptions } from './subscriptions';
-import { DEGRADED_READS_REASON, DEGRADED_REASON, READ_FAILURES_DEGRADED, WsHub, type WsClient } from './ws-hub.service';
+import { fakeSocket, socketOpener } from './ws-hub.spec-helpers';
+import { DEGRADED_READS_REASON, DEGRADED_REASON, READ_FAILURES_DEGRADED, WsHub } from './ws-hub.service';
 
 // What a socket hears while the replica's live-state feed (its Redis subscriber) is away: `degraded` once when it is
 // lost, `resync` once it is back; and what a subscription to a target that does not exist answers.
-
-function fakeSocket() {
-  const handlers = new Map<string, (...args: unknown[]) => void>();
-  const sent: WsServerMessage[] = [];
-  const socket = {
-    OPEN: 1,
-    CONNECTING: 0,
-    readyState: 1,
-    bufferedAmount: 0,
-    on: (event: string, fn: (...args: unknown[]) => void) => handlers.set(event, fn),
-    send: (json: string) => sent.push(JSON.parse(json) as WsServerMessage),
-    close: () => undefined,
-    terminate: () => undefined,
-    ping: () => undefined,
-  };
-  return {
-    socket,
-    sent,
-    types: () => sent.map((m) => m.type),
-    emit: (data: unknown) => handlers.get('message')?.(data, false),
-  };
-}
 
 const RESYNC_MIN_MS = 10_000;
 
@@ -59,23 +35,7 @@ function hubWith(
     poll(): Promise<void>;
   };
   internals.subscriber = subscriber;
-  let n = 0;
-  const open = () => {
-    const s = fakeSocket();
-    const id = `u${++n}`;
-    const client: WsClient = {
-      socket: s.socket as unknown as WsClient['socket'],
-      principal: { kind: 'user', id, name: id, role: UserRole.Viewer, sessionId: id },
-      recheck: async () => client.principal,
-      credentialKey: id,
-      subscriptions: new SocketSubscriptions(),
-      expiry: null,
-      awaitingPong: false,
-      frames: new FrameBudget(),
-    };
-    hub.attach(client);
-    return s;
-  };
+  const open = socketOpener(hub);
   return {
     hub,
     open,

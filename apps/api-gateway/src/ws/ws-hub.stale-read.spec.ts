@@ -1,11 +1,10 @@
-import { UserRole, type TargetView, type WsServerMessage } from '@fleetwatch/contracts';
+import type { TargetView, WsServerMessage } from '@fleetwatch/contracts';
 import type { LiveStateStore } from '@fleetwatch/live-state';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config';
 import type { TargetsService } from '../targets/targets.service';
-import { FrameBudget } from './frame-budget';
-import { SocketSubscriptions } from './subscriptions';
-import { WsHub, type WsClient } from './ws-hub.service';
+import { socketOpener } from './ws-hub.spec-helpers';
+import { WsHub } from './ws-hub.service';
 
 // A subscription's first view is read for its socket; a view the replica had not sent goes to every socket watching.
 // Reads overlap: a slow subscribe can finish after a later read (another subscribe, the poll, a status change) that
@@ -22,23 +21,6 @@ function deferred<T>(): Deferred<T> {
   return { promise, resolve };
 }
 
-function fakeSocket() {
-  const handlers = new Map<string, (...args: unknown[]) => void>();
-  const sent: WsServerMessage[] = [];
-  const socket = {
-    OPEN: 1,
-    CONNECTING: 0,
-    readyState: 1,
-    bufferedAmount: 0,
-    on: (event: string, fn: (...args: unknown[]) => void) => handlers.set(event, fn),
-    send: (json: string) => sent.push(JSON.parse(json) as WsServerMessage),
-    close: () => undefined,
-    terminate: () => undefined,
-    ping: () => undefined,
-  };
-  return { socket, sent, emit: (data: unknown) => handlers.get('message')?.(data, false) };
-}
-
 function hubWith(reads: { target: () => Promise<TargetView>; hosts: () => Promise<Map<string, string>> }) {
   const config = {
     wsMaxSocketsPerPrincipal: 100,
@@ -49,23 +31,7 @@ function hubWith(reads: { target: () => Promise<TargetView>; hosts: () => Promis
   const targets = { get: () => reads.target() } as unknown as TargetsService;
   const logger = { warn: () => undefined } as unknown as Logger;
   const hub = new WsHub(config, live, targets, logger);
-  let n = 0;
-  const open = () => {
-    const s = fakeSocket();
-    const id = `u${++n}`;
-    const client: WsClient = {
-      socket: s.socket as unknown as WsClient['socket'],
-      principal: { kind: 'user', id, name: id, role: UserRole.Viewer, sessionId: id },
-      recheck: async () => client.principal,
-      credentialKey: id,
-      subscriptions: new SocketSubscriptions(),
-      expiry: null,
-      awaitingPong: false,
-      frames: new FrameBudget(),
-    };
-    hub.attach(client);
-    return s;
-  };
+  const open = socketOpener(hub);
   return { hub, open };
 }
 
