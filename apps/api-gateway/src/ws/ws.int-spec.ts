@@ -762,28 +762,56 @@ describe('Redis subscriber gone silent', () => {
   });
 });
 
-describe('live state away (Redis cut by a proxy this test owns)', () => {
-  // Redis behind a TCP proxy of this test's own, cut and refused: the shared Redis stays up for every other test.
-  // The sockets are told live updates stopped (`degraded`) when the gateway loses its subscription, not only after it
-  // with the resync; /readyz names the failing dependency with a reason word and not the connection's error text.
-  let proxy: testing.TcpProxy;
-  let e: GatewayHarness;
+/**
+ * A gateway of its own whose Redis is reached through a TCP proxy this test owns (to cut, refuse or hold it: the
+ * shared Redis stays up for every other test), on the shared database and live-state prefix; `env` adds settings.
+ */
+function gatewayBehindRedisProxy(
+  name: string,
+  env: Record<string, string> = {},
+): { readonly gw: GatewayHarness; readonly proxy: testing.TcpProxy } {
+  let proxy: testing.TcpProxy | undefined;
+  let gw: GatewayHarness | undefined;
   beforeAll(async () => {
     proxy = testing.TcpProxy.forUrl(testing.testEnv().redisUrl);
     await proxy.start();
-    e = await startGateway(testing, 'ws-e', {
+    gw = await startGateway(testing, name, {
       database: a.database,
       env: {
         REDIS_URL: proxy.rewriteUrl(testing.testEnv().redisUrl),
         FLEETWATCH_REDIS_PREFIX: channel.slice(0, -'live:status'.length),
         LOGIN_RATE_LIMIT_PER_MINUTE: '1000',
+        ...env,
       },
     });
   });
   afterAll(async () => {
     proxy?.resume();
-    await e?.close();
+    proxy?.release();
+    await gw?.close();
     await proxy?.stop();
+  });
+  return {
+    get gw() {
+      if (!gw) throw new Error(`gateway ${name} not started`);
+      return gw;
+    },
+    get proxy() {
+      if (!proxy) throw new Error(`proxy of ${name} not started`);
+      return proxy;
+    },
+  };
+}
+
+describe('live state away (Redis cut by a proxy this test owns)', () => {
+  // Redis behind a TCP proxy of this test's own, cut and refused: the shared Redis stays up for every other test.
+  // The sockets are told live updates stopped (`degraded`) when the gateway loses its subscription, not only after it
+  // with the resync; /readyz names the failing dependency with a reason word and not the connection's error text.
+  const rig = gatewayBehindRedisProxy('ws-e');
+  let proxy: testing.TcpProxy;
+  let e: GatewayHarness;
+  beforeAll(() => {
+    ({ gw: e, proxy } = rig);
   });
 
   it('answers a subscription to an unknown target with an error naming it', async () => {
@@ -872,25 +900,11 @@ describe('live state reads failing while the subscriber stays connected (a proxy
   // Redis slower than GATEWAY_REDIS_TIMEOUT_MS: the proxy holds back every answer (no connection is closed, for less
   // than the socket timeout), so the hub's reads of watched targets time out while its subscriber stays connected —
   // before, sockets heard nothing until a resync after it. The shared Redis is not touched.
+  const rig = gatewayBehindRedisProxy('ws-f', { GATEWAY_REDIS_TIMEOUT_MS: '1500' });
   let proxy: testing.TcpProxy;
   let f: GatewayHarness;
-  beforeAll(async () => {
-    proxy = testing.TcpProxy.forUrl(testing.testEnv().redisUrl);
-    await proxy.start();
-    f = await startGateway(testing, 'ws-f', {
-      database: a.database,
-      env: {
-        REDIS_URL: proxy.rewriteUrl(testing.testEnv().redisUrl),
-        FLEETWATCH_REDIS_PREFIX: channel.slice(0, -'live:status'.length),
-        GATEWAY_REDIS_TIMEOUT_MS: '1500',
-        LOGIN_RATE_LIMIT_PER_MINUTE: '1000',
-      },
-    });
-  });
-  afterAll(async () => {
-    proxy?.release();
-    await f?.close();
-    await proxy?.stop();
+  beforeAll(() => {
+    ({ gw: f, proxy } = rig);
   });
 
   it('tells the sockets `degraded` after reads fail in a row, and `resync` once live state answers again', async () => {
