@@ -869,17 +869,34 @@ describe('DockerWatcher and an engine whose clock is behind the watcher`s', () =
 describe("a container's updates are dated in the order they are sent", () => {
   /**
    * An engine whose clock is 30 s behind this host's; app-1 reported running, then its last state dated by this host:
-   * it dies while its inspect hangs, and is inspected again (failed) once the lock clears. `run` goes on from there.
+   * it dies while its inspect hangs, and is inspected again (failed) once the lock clears. `run` goes on from there;
+   * `restart` stops the watcher and its pusher (the ledger written), runs `meanwhile`, and starts new ones on the same
+   * ledger, resolving once they follow the events.
    */
   async function withAppFailedAndInspectedHere(
-    run: (of: (instanceId: string) => StatusUpdateInput[]) => Promise<void>,
+    run: (
+      of: (instanceId: string) => StatusUpdateInput[],
+      restart: (meanwhile: () => void) => Promise<void>,
+    ) => Promise<void>,
   ): Promise<void> {
     engine.clockOffsetMs = -30_000;
     const ingest = await acceptingIngest();
-    const pusher = new StatusPusher({ url: ingest.url, apiKey: 'k', log, lingerMs: 0 });
+    const watcherOpts = { answerTimeoutMs: 600, probeAfterMs: 300 };
+    let pusher = new StatusPusher({ url: ingest.url, apiKey: 'k', log, lingerMs: 0 });
     const stuck = engine.add({ name: 'app-1', labels: { 'fleetwatch.watch': 'true' }, running: true });
-    const w = watcherFor(pusher, engine.socketPath, { answerTimeoutMs: 600, probeAfterMs: 300 });
+    let w = watcherFor(pusher, engine.socketPath, watcherOpts);
     const of = (instanceId: string) => ingest.received.filter((u) => u.instanceId === instanceId);
+    const restart = async (meanwhile: () => void): Promise<void> => {
+      await w.stop();
+      await pusher.stop();
+      await w.persist();
+      meanwhile();
+      pusher = new StatusPusher({ url: ingest.url, apiKey: 'k', log, lingerMs: 0 });
+      w = watcherFor(pusher, engine.socketPath, watcherOpts);
+      pusher.start();
+      w.start();
+      await until('following events again', () => w.stats.connected);
+    };
     pusher.start();
     w.start();
     let release = (): void => undefined;
@@ -894,7 +911,7 @@ describe("a container's updates are dated in the order they are sent", () => {
       );
       release();
       await until('app-1 failed, inspected again', () => of('app-1').some((u) => u.status === 'failed'));
-      await run(of);
+      await run(of, restart);
     } finally {
       release();
       await w.stop();
@@ -914,6 +931,19 @@ describe("a container's updates are dated in the order they are sent", () => {
       expect(of('app-1').map((u) => u.status)).toEqual(['running', 'failed', 'running']);
       const [runningAt, failedAt, againAt] = datesOf(of('app-1'));
       expect(failedAt).toBeGreaterThan(runningAt as number);
+      expect(againAt).toBeGreaterThan(failedAt as number);
+    });
+  });
+
+  it('a restarted watcher dates its first update after the last one sent before (its ledger keeps that date)', async () => {
+    await withAppFailedAndInspectedHere(async (of, restart) => {
+      // Started again while no watcher ran: the resync dates that state by when it began, on the engine's clock 30 s
+      // behind this host's. With no floor from the ledger it came before the failure (dated here) and the aggregator
+      // ignored it: app-1 read failed while it ran, until its next change.
+      await restart(() => engine.act('app-1', 'start', { quiet: true }));
+      await until('app-1 running again', () => of('app-1').filter((u) => u.status === 'running').length === 2);
+      expect(of('app-1').map((u) => u.status)).toEqual(['running', 'failed', 'running']);
+      const [, failedAt, againAt] = datesOf(of('app-1'));
       expect(againAt).toBeGreaterThan(failedAt as number);
     });
   });

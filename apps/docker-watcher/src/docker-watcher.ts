@@ -62,6 +62,15 @@ interface Known {
   at?: number;
 }
 
+/** An update queued and not yet accepted: the container, its unsalted state id (null: a removal), and its date. */
+interface Sent {
+  id: string;
+  base: string | null;
+  name: string;
+  image?: string;
+  at?: number;
+}
+
 /** A container's inspect got no answer twice while the engine answers pings: that container is skipped by the resync. */
 class InspectHangs extends Error {
   constructor(cause: unknown) {
@@ -153,7 +162,7 @@ export class DockerWatcher {
    */
   private engineClock: { engineMs: number; monoMs: number } | null = null;
   /** Updates queued and not yet accepted, by the id they were sent with: recorded in the ledger once accepted. */
-  private readonly inFlight = new Map<string, { id: string; base: string | null; name: string; image?: string }>();
+  private readonly inFlight = new Map<string, Sent>();
   private running = false;
   /** stop() was called: a resync in progress makes no further inspect (a resync called alone is not affected). */
   private stopped = false;
@@ -178,7 +187,8 @@ export class DockerWatcher {
         if (!sent) continue;
         this.inFlight.delete(u.updateId as string);
         if (sent.base === null) this.ledger.forget(sent.id);
-        else this.ledger.accepted(sent.id, sent.base, sent.name, sent.image);
+        // Dated as the container's last update sent (a later one may be in flight), else as this one.
+        else this.ledger.accepted(sent.id, sent.base, sent.name, sent.image, this.known.get(sent.id)?.at ?? sent.at);
       }
       // The ingest takes updates again after some were pushed out of the full queue: resync — through a new
       // session, so it runs where every resync runs, before the events are followed, never beside them.
@@ -208,6 +218,7 @@ export class DockerWatcher {
               history: [...accepted],
               name: sent.name,
               ...(sent.image ? { image: sent.image } : {}),
+              at: this.ledger.all.get(sent.id)?.at ?? sent.at,
             });
         } else if (k && k.updateId === u.updateId) {
           // Still the container's latest: never delivered, so the resync must send its state again.
@@ -230,6 +241,8 @@ export class DockerWatcher {
           history: [...e.history],
           name: e.name,
           image: e.image,
+          // The floor of its first update in this run: dated after the last one an earlier run sent.
+          at: e.at,
         });
       return this.run();
     });
@@ -811,21 +824,26 @@ export class DockerWatcher {
         : update,
       before?.at,
     );
+    const at = datedAtMs(sent, before?.at);
     this.known.set(id, {
       updateId: sent.updateId as string,
       history: [...history.filter((h) => h !== base), base].slice(-32),
       name: (snapshot.Name ?? '').replace(/^\//, '') || id.slice(0, 12),
       image: snapshot.Config?.Image,
-      at: datedAtMs(sent, before?.at),
+      at,
     });
     this.stats.watched = this.known.size;
-    if (this.pusher.enqueue(sent))
+    if (this.pusher.enqueue(sent)) {
+      // Kept across a restart: the next run dates the container's first update after it.
+      this.ledger.dated(id, at);
       this.track(sent.updateId as string, {
         id,
         base,
         name: this.known.get(id)?.name ?? id,
         image: snapshot.Config?.Image,
+        at,
       });
+    }
   }
 
   /** The instance of a container's former name: reported gone (its last update), under an id of its own. */
@@ -847,7 +865,7 @@ export class DockerWatcher {
     );
   }
 
-  private track(updateId: string, sent: { id: string; base: string | null; name: string; image?: string }): void {
+  private track(updateId: string, sent: Sent): void {
     this.inFlight.set(updateId, sent);
     // Bounded like the queue it mirrors (what is pushed out of it is removed by the drop listener anyway).
     if (this.inFlight.size > this.pusher.capacity + 1_000)
@@ -870,9 +888,19 @@ export class DockerWatcher {
       before?.at,
     );
     const image = hint.image ?? before?.image;
+    const datedAt = datedAtMs(update, before?.at);
     // The container's last update: the pusher stops reporting its instance again (refreshes).
-    if (this.pusher.enqueue(update, { final: true }))
-      this.track(update.updateId as string, { id, base: null, name: name ?? id, ...(image ? { image } : {}) });
+    if (this.pusher.enqueue(update, { final: true })) {
+      // Until the removal is accepted (the entry forgotten), a restarted watcher dates its next update after it.
+      this.ledger.dated(id, datedAt);
+      this.track(update.updateId as string, {
+        id,
+        base: null,
+        name: name ?? id,
+        ...(image ? { image } : {}),
+        ...(datedAt === undefined ? {} : { at: datedAt }),
+      });
+    }
   }
 
   private sleep(ms: number): Promise<void> {

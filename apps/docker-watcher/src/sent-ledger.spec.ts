@@ -28,6 +28,47 @@ describe('SentLedger', () => {
     expect([...b.all]).toEqual([['c1', { history: ['paused', 'running'], name: 'web-1', image: 'nginx' }]]);
   });
 
+  it('keeps each container`s last sent date across a restart: set as accepted, moved as sent, kept when not told', async () => {
+    const file = join(dir, 'state.json');
+    const a = new SentLedger(file, log, 10);
+    await a.load();
+    a.dated('c0', 5); // nothing accepted for it yet: no entry
+    a.accepted('c1', 'running', 'web-1', 'nginx', 1_000);
+    a.dated('c1', 2_000); // a later update sent, not yet accepted
+    a.accepted('c2', 'exited', 'db-1', undefined, 3_000);
+    a.accepted('c2', 'running', 'db-1'); // no date told: the one kept stays
+    await a.flush();
+    const b = new SentLedger(file, log);
+    await b.load();
+    expect([...b.all]).toEqual([
+      ['c1', { history: ['running'], name: 'web-1', image: 'nginx', at: 2_000 }],
+      ['c2', { history: ['exited', 'running'], name: 'db-1', at: 3_000 }],
+    ]);
+  });
+
+  it('reads a ledger written before dates were kept (no `at`): its entries, no date, nothing logged', async () => {
+    const file = join(dir, 'state.json');
+    await writeFile(
+      file,
+      JSON.stringify({
+        version: 1,
+        containers: { c: { history: ['paused', 'running'], name: 'web-1', image: 'nginx' } },
+      }),
+    );
+    const a = new SentLedger(file, log);
+    await a.load();
+    expect(logs).toEqual([]);
+    expect([...a.all]).toEqual([['c', { history: ['paused', 'running'], name: 'web-1', image: 'nginx' }]]);
+    a.dated('c', 7_000);
+    await a.flush();
+    expect(JSON.parse(await readFile(file, 'utf8')).containers.c).toEqual({
+      history: ['paused', 'running'],
+      name: 'web-1',
+      image: 'nginx',
+      at: 7_000,
+    });
+  });
+
   it('bounds each history to its last 32 states', async () => {
     const file = join(dir, 'state.json');
     const a = new SentLedger(file, log);

@@ -6,6 +6,11 @@ export interface LedgerEntry {
   history: string[];
   name: string;
   image?: string;
+  /**
+   * Epoch ms the container's last update sent was dated: a restarted watcher dates the container's next update after
+   * it (datedAfter). Absent in ledgers written before it was kept.
+   */
+  at?: number;
 }
 
 const HISTORY_MAX = 32;
@@ -17,6 +22,7 @@ const fileSchema = z.object({
       history: z.array(z.string().max(512)).max(HISTORY_MAX),
       name: z.string().max(512),
       image: z.string().max(1024).optional(),
+      at: z.number().int().nonnegative().max(8.64e15).optional(),
     }),
   ),
 });
@@ -28,7 +34,10 @@ const fileSchema = z.object({
  * and the ingest drops it as a repeat, leaving the container PAUSED. With it, the watcher knows
  * the state is a return to an earlier one (and salts the id), knows which states it need not
  * send again (no duplicates on restart), and which containers vanished while it was away.
- * Only accepted updates are recorded: one still queued when the process died is sent again.
+ * Only accepted updates are recorded: one still queued when the process died is sent again. Each container's last
+ * update sent is dated here too (`at`): its first update after a restart — a state dated by when it began, by a
+ * remote engine's clock behind this host's — is dated after it, or the aggregator (which keeps the newest
+ * observation) took it for older than the one it holds and ignored it.
  */
 export class SentLedger {
   private readonly entries = new Map<string, LedgerEntry>();
@@ -54,10 +63,24 @@ export class SentLedger {
     return this.entries;
   }
 
-  accepted(id: string, base: string, name: string, image?: string): void {
-    const before = this.entries.get(id)?.history ?? [];
+  /** `at`: when the container's last update sent was dated (epoch ms); absent, the one kept stays. */
+  accepted(id: string, base: string, name: string, image?: string, at?: number): void {
+    const entry = this.entries.get(id);
+    const before = entry?.history ?? [];
     const history = [...before.filter((h) => h !== base), base].slice(-HISTORY_MAX);
-    this.entries.set(id, { history, name, ...(image ? { image } : {}) });
+    const dated = at ?? entry?.at;
+    this.entries.set(id, { history, name, ...(image ? { image } : {}), ...(dated === undefined ? {} : { at: dated }) });
+    this.state.changed();
+  }
+
+  /**
+   * When the container's last update sent was dated (epoch ms), before the ingest accepts it: one it took as the
+   * process died (its answer lost) is the floor all the same. A container with nothing accepted yet has no entry.
+   */
+  dated(id: string, at: number | undefined): void {
+    const entry = this.entries.get(id);
+    if (!entry || at === undefined || entry.at === at) return;
+    this.entries.set(id, { ...entry, at });
     this.state.changed();
   }
 

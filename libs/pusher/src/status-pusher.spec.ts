@@ -1220,6 +1220,63 @@ describe('StatusPusher refreshes (a steady instance must not go STALE)', () => {
     expect(time('u-3-new')).toBeGreaterThan(time('u-3-removed'));
   });
 
+  it('a refresh or a removal dated before this clock was stepped back moves no later update past what the ingest takes', async () => {
+    handler = accept;
+    const realNow = Date.now.bind(Date);
+    let ahead = 3_600_000; // this host's clock an hour ahead: stepped back (NTP) below
+    const clock = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + ahead);
+    try {
+      const p = new StatusPusher({ url, apiKey: 'k', log, refreshMs: 60_000, lingerMs: 0 });
+      p.start();
+      p.enqueue(update(1, at(new Date(Date.now() - 1_000).toISOString())));
+      p.enqueue(update(2, at(new Date(Date.now() - 1_000).toISOString())));
+      await p.drained();
+      expect(p.refreshDue(Date.now() + 61_000)).toBe(2); // dated an hour and a minute ahead of the true time
+      await p.drained();
+      p.enqueue(update(2, { updateId: 'u-2-removed', status: 'removed', ...at(new Date().toISOString()) }), {
+        final: true,
+      });
+      await p.drained();
+      ahead = 0;
+      // Seen after the step: floored at the refresh (c-1) or just past the removal (c-2, re-created), each was dated
+      // an hour ahead — beyond the ingest's allowance (INGEST_MAX_FUTURE_SKEW_SECONDS, 300 s), its batch refused and
+      // the update dropped, and so every later one of the instance until the clock caught up. Kept as dated instead.
+      const seen = new Date(Date.now() - 1_000).toISOString();
+      p.enqueue(update(1, { updateId: 'u-1-died', status: 'exited', ...at(seen) }));
+      p.enqueue(update(2, { updateId: 'u-2-new', status: 'starting', ...at(seen) }));
+      await p.drained();
+      await p.stop();
+      const byId = new Map(sentItems().map((u) => [u['updateId'], u]));
+      expect(byId.get('u-1-died')?.['occurredAt']).toBe(seen);
+      expect(byId.get('u-2-new')?.['occurredAt']).toBe(seen);
+    } finally {
+      clock.mockRestore();
+    }
+  });
+
+  it('keeps refreshing after this clock is stepped back: the period is not counted from a time ahead of the clock', async () => {
+    handler = accept;
+    const realNow = Date.now.bind(Date);
+    let ahead = 3_600_000;
+    const clock = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + ahead);
+    try {
+      const p = new StatusPusher({ url, apiKey: 'k', log, refreshMs: 60_000, lingerMs: 0 });
+      p.start();
+      p.enqueue(update(1));
+      await p.drained(); // accepted as the clock read an hour ahead
+      ahead = 0; // stepped back an hour
+      // A period after the step: refreshed. Before, not until the clock had caught up an hour later — the instance
+      // went STALE meanwhile (300 s with nothing heard).
+      expect(p.refreshDue(Date.now() + 61_000)).toBe(1);
+      await p.drained();
+      // And counted from then on as ever.
+      expect(p.refreshDue(Date.now() + 59_000)).toBe(0);
+      await p.stop();
+    } finally {
+      clock.mockRestore();
+    }
+  });
+
   it('sends no refresh while an update of the instance is still unanswered, none after a final update, none while refreshWhile says no', async () => {
     let refuse = true;
     handler = (body, q, res) =>

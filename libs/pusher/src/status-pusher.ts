@@ -6,6 +6,7 @@ import {
   type StatusUpdateInput,
 } from '@fleetwatch/contracts';
 import { nextRetryDelayMs, retryAfterMs } from './backoff';
+import { MAX_DATED_AHEAD_MS } from './dated-in-order';
 
 /** Where the pusher reports what it did; the watchers pass their JSON-lines logger. */
 export interface PushLog {
@@ -247,8 +248,16 @@ export class StatusPusher {
     // After a removal of the instance: strictly later (a removal wins a tie at the aggregator).
     const removed = removedKey === null || final ? undefined : this.removedAt.get(removedKey);
     const floor = Math.max(refreshFloor, removed === undefined ? 0 : removed + 1);
-    // Never dated before a refresh of its instance: the aggregator would take it for older than what it holds.
-    if (floor > 0 && typeof withId.occurredAt === 'string' && Date.parse(withId.occurredAt) < floor)
+    // Never dated before a refresh of its instance: the aggregator would take it for older than what it holds. Nor
+    // moved more than MAX_DATED_AHEAD_MS past this clock (as datedAfter): a floor further ahead was set before the
+    // clock was stepped back, and an update moved to it is refused by the ingest (its future allowance) and dropped —
+    // and so every later one of the instance until the clock caught up. Such an update keeps its own date.
+    if (
+      floor > 0 &&
+      floor <= Date.now() + MAX_DATED_AHEAD_MS &&
+      typeof withId.occurredAt === 'string' &&
+      Date.parse(withId.occurredAt) < floor
+    )
       withId = { ...withId, occurredAt: new Date(floor).toISOString() };
     const parsed = statusUpdateInputSchema.safeParse(withId);
     if (!parsed.success) {
@@ -328,8 +337,10 @@ export class StatusPusher {
     if (this.refreshMs <= 0 || !(this.opts.refreshWhile?.() ?? true)) return 0;
     let queued = 0;
     for (const [key, entry] of [...this.refreshable]) {
-      if (entry.pending !== null || now - entry.lastAt < this.refreshMs || this.refreshable.get(key) !== entry)
-        continue;
+      // A last acceptance ahead of `now` was timed before this clock was stepped back: due now (counted from it, the
+      // instance went unrefreshed, and STALE, until the clock caught up).
+      const waited = entry.lastAt > now ? this.refreshMs : now - entry.lastAt;
+      if (entry.pending !== null || waited < this.refreshMs || this.refreshable.get(key) !== entry) continue;
       const last = JSON.parse(entry.json) as StatusUpdateInput;
       const again: StatusUpdateInput = { ...last, updateId: randomUUID() };
       if (last.occurredAt !== undefined) {
