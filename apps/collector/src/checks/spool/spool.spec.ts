@@ -306,6 +306,24 @@ describe('Spool', () => {
     await spool.close();
   });
 
+  it('counts a record while it is being written: stats never show a queued record as gone', async () => {
+    // The write took the queue before the file had the records: stats.records read 0 meanwhile, and a drain waiting for
+    // "nothing left" (the collector's, a test's) passed before anything was published.
+    const { spool } = await open(await freshDir());
+    spool.append(record(1, 64 * 1024));
+    const seen = new Set<number>();
+    let done = false;
+    const writing = spool.flush().finally(() => (done = true));
+    while (!done) {
+      seen.add(spool.stats.records);
+      await new Promise((r) => setImmediate(r));
+    }
+    await writing;
+    expect([...seen]).toEqual([1]);
+    expect(spool.stats.records).toBe(1);
+    await spool.close();
+  });
+
   it('matches a model queue under any sequence of appends, partial confirms, restarts and crashes', async () => {
     type Op =
       | { kind: 'append'; n: number; pad: number }

@@ -88,6 +88,8 @@ export class Spool {
   private ack: SpoolPosition = { seq: 0, off: 0, index: 0 };
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  /** Taken from `pending` by the write under way, not yet on disk nor dropped: still counted by `stats`. */
+  private unwritten = { records: 0, bytes: 0 };
   private flushScheduled = false;
   private io: Promise<unknown> = Promise.resolve();
   private totalBytes = 0;
@@ -135,8 +137,8 @@ export class Spool {
   /** Bytes on disk, records not confirmed yet, records dropped since open. */
   get stats(): { bytes: number; records: number; dropped: number; segments: number } {
     return {
-      bytes: this.totalBytes + this.pendingBytes,
-      records: this.totalRecords - this.ack.index + this.pending.length,
+      bytes: this.totalBytes + this.pendingBytes + this.unwritten.bytes,
+      records: this.totalRecords - this.ack.index + this.pending.length + this.unwritten.records,
       dropped: this.droppedTotal,
       segments: this.segments.length,
     };
@@ -298,8 +300,17 @@ export class Spool {
     // After a stall the lock may have been taken over: find that out before writing (the pending are then dropped).
     if (!(await this.stillLocked())) return;
     const bufs = this.pending;
+    this.unwritten = { records: bufs.length, bytes: this.pendingBytes };
     this.pending = [];
     this.pendingBytes = 0;
+    try {
+      await this.writeAll(bufs);
+    } finally {
+      this.unwritten = { records: 0, bytes: 0 };
+    }
+  }
+
+  private async writeAll(bufs: Buffer[]): Promise<void> {
     let batch: Buffer[] = [];
     let batchBytes = 0;
     let next = 0;
@@ -321,10 +332,19 @@ export class Spool {
       // A new segment not made (EMFILE, ENOSPC) or the oldest not removed: what was still to be written is dropped,
       // counted (it was lost unseen: the flush timer ignores the rejection). The next write tries the segment again.
       this.dropped(batch.length + bufs.length - next, 'io', { error: (e as Error).message });
+      this.written(batch.length + bufs.length - next, batchBytes + bufs.slice(next).reduce((n, b) => n + b.length, 0));
       batch = [];
     }
     await this.writeBatch(batch, batchBytes);
     for (const w of this.dataWaiters.splice(0)) w();
+  }
+
+  /** A batch of the write under way is on disk or dropped: `stats` counts it there, no longer as unwritten. */
+  private written(records: number, bytes: number): void {
+    this.unwritten = {
+      records: Math.max(0, this.unwritten.records - records),
+      bytes: Math.max(0, this.unwritten.bytes - bytes),
+    };
   }
 
   private async writeBatch(batch: Buffer[], bytes: number): Promise<void> {
@@ -333,11 +353,13 @@ export class Spool {
     try {
       await (this.writer as FileHandle).write(batch.length === 1 ? batch[0] : Buffer.concat(batch, bytes));
     } catch (e) {
+      this.written(batch.length, bytes);
       // What reached the file past seg.bytes is never read (reads stop at seg.bytes) and is cut at the next open.
       this.dropped(batch.length, 'io', { error: (e as Error).message });
       await this.rotate().catch(() => undefined);
       return;
     }
+    this.written(batch.length, bytes);
     seg.bytes += bytes;
     seg.records += batch.length;
     this.totalBytes += bytes;
