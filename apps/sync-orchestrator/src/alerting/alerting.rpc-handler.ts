@@ -77,9 +77,9 @@ export class AlertingRpcHandler implements OnModuleInit {
         { site: this.site },
       );
     });
-    this.on(M.SilencesCreate, (p, ctx) => this.silences.create(p.actor, p.body, requestOf(ctx, p)));
-    this.on(M.SilencesExpire, (p, ctx) => this.silences.expire(p.actor, p.id, requestOf(ctx, p)));
-    this.on(M.SilencesDelete, (p, ctx) => this.silences.delete(p.actor, p.id, requestOf(ctx, p)));
+    this.on(M.SilencesCreate, (p, ctx) => this.silences.create(p.actor, p.body, requestOf(ctx, p, this.sealer)));
+    this.on(M.SilencesExpire, (p, ctx) => this.silences.expire(p.actor, p.id, requestOf(ctx, p, this.sealer)));
+    this.on(M.SilencesDelete, (p, ctx) => this.silences.delete(p.actor, p.id, requestOf(ctx, p, this.sealer)));
     this.on(M.SilencesList, (p) => this.silences.list(p));
     this.on(M.SilencesGet, async (p) => ({ silence: await this.silences.get(p.id) }));
   }
@@ -102,14 +102,18 @@ export class AlertingRpcHandler implements OnModuleInit {
       const { item, version } = await r;
       return { [key]: item, version };
     };
-    reg(create, (p, ctx) => wrap(this.config.create(kind, p.actor, p.body, requestOf(ctx, p))));
+    reg(create, (p, ctx) => wrap(this.config.create(kind, p.actor, p.body, requestOf(ctx, p, this.sealer))));
     reg(replace, (p, ctx) =>
-      wrap(this.config.change(kind, p.actor, p.id, { replace: p.body }, p.expectedVersion, requestOf(ctx, p))),
+      wrap(
+        this.config.change(kind, p.actor, p.id, { replace: p.body }, p.expectedVersion, requestOf(ctx, p, this.sealer)),
+      ),
     );
     reg(patch, (p, ctx) =>
-      wrap(this.config.change(kind, p.actor, p.id, { patch: p.patch }, p.expectedVersion, requestOf(ctx, p))),
+      wrap(
+        this.config.change(kind, p.actor, p.id, { patch: p.patch }, p.expectedVersion, requestOf(ctx, p, this.sealer)),
+      ),
     );
-    reg(del, (p, ctx) => this.config.delete(kind, p.actor, p.id, p.expectedVersion, requestOf(ctx, p)));
+    reg(del, (p, ctx) => this.config.delete(kind, p.actor, p.id, p.expectedVersion, requestOf(ctx, p, this.sealer)));
     reg(list, (p) => this.config.list(kind, p as unknown as { limit: number; cursor?: string }));
     reg(get, async (p) => ({ [key]: await this.config.get(kind, p.id) }));
   }

@@ -1,20 +1,26 @@
 import { connect, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import {
+  AlertConfigRpcMethod,
   buildEnvelope,
   BusHeader,
   ConfigRpcMethod as M,
+  SubscriptionRpcMethod,
   Messages,
   QueueName,
   rpcReplySchema,
   type MessageSource,
   type RpcReply,
 } from '@fleetwatch/contracts';
-import { createBus, RpcClient, RpcServer, silentBusLogger, type Bus } from '@fleetwatch/messaging';
-import { runInSqlTransaction } from '@fleetwatch/persistence';
+import { createBus, RpcClient, RpcServer, silentBusLogger, type Bus, type RpcContext } from '@fleetwatch/messaging';
+import { createTargetPolicy, DEFAULT_DENY_NETWORKS } from '@fleetwatch/domain';
+import { runInSqlTransaction, SecretSealer, SubscriptionsRepository } from '@fleetwatch/persistence';
 import { TcpProxy, waitFor } from '@fleetwatch/testing';
 import { Client } from 'pg';
-import { ConfigRpcHandler, requestOf } from './config.rpc-handler';
-import { ALICE, BOB, ConfigTestServers, startOwner, type OwnerParts } from './config.int-helpers';
+import { ConfigRpcHandler, requestOf as requestWith } from './config.rpc-handler';
+import { AlertingRpcHandler } from '../alerting/alerting.rpc-handler';
+import { SubscriptionsRpcHandler } from '../subscriptions/subscriptions.rpc-handler';
+import { SubscriptionsService } from '../subscriptions/subscriptions.service';
+import { ALICE, BOB, ConfigTestServers, startOwner, TEST_SEALING_KEY, type OwnerParts } from './config.int-helpers';
 
 // At-least-once RPC must not apply a write twice: RabbitMQ redelivers a request whose
 // owner committed the write but never acked it (crash, lost channel). The write records
@@ -24,6 +30,10 @@ import { ALICE, BOB, ConfigTestServers, startOwner, type OwnerParts } from './co
 jest.setTimeout(120_000);
 
 const SOURCE: MessageSource = { site: 'test', service: 'api-gateway', location: 'lab-1' };
+
+/** The owner's FLEETWATCH_ENCRYPTION_KEY (startOwner's sealer), as the RPC handlers pass it to requestOf. */
+const SEALER = SecretSealer.fromText(TEST_SEALING_KEY);
+const requestOf = (ctx: RpcContext, params: unknown) => requestWith(ctx, params, SEALER);
 
 let servers: ConfigTestServers;
 let parts: OwnerParts;
@@ -53,7 +63,7 @@ async function rpcOwner(url: string, replyTimeoutMs = 5_000): Promise<{ bus: Bus
     logger: silentBusLogger,
   });
   const server = new RpcServer(bus.consumer, bus.connection, { replyTimeoutMs, logger: silentBusLogger });
-  new ConfigRpcHandler(server, parts.config, parts.asCode).onModuleInit();
+  new ConfigRpcHandler(server, parts.config, parts.asCode, SEALER).onModuleInit();
   await server.start().waitUntilActive(15_000);
   return { bus, server };
 }
@@ -396,4 +406,115 @@ describe('the same Idempotency-Key with another body (the same caller and method
       await fresh.close();
     }
   });
+});
+
+describe('a keyed write holding a secret: config_requests keeps no hash a guess at the secret can be tested against', () => {
+  // The id a keyed request is recorded by was a plain sha256 over the key, method and params — the params of a
+  // subscription or channel hold its secret in plain text, and keys are often guessable (`deploy-42/create-hook`):
+  // whoever could read config_requests could hash guesses at a weak secret offline and compare. Through the RPC
+  // handlers as sync-orchestrator wires them, with its FLEETWATCH_ENCRYPTION_KEY.
+  const SECRET = 'hunter2-weak-signing-key';
+  let owner: { bus: Bus; server: RpcServer };
+  let caller: Bus;
+  let client: RpcClient;
+
+  beforeAll(async () => {
+    owner = await rpcOwner(servers.vhost.amqpUrl);
+    const subscriptions = new SubscriptionsService(
+      parts.writer,
+      new SubscriptionsRepository(parts.pool),
+      SEALER,
+      createTargetPolicy(DEFAULT_DENY_NETWORKS),
+    );
+    new SubscriptionsRpcHandler(owner.server, subscriptions, SEALER).onModuleInit();
+    new AlertingRpcHandler(owner.server, parts.alerts, parts.silences, 'test-site', SEALER).onModuleInit();
+    caller = createBus({ url: servers.vhost.amqpUrl, source: SOURCE, name: 'caller', logger: silentBusLogger });
+    client = new RpcClient(caller.connections.publishing, caller.connections.consuming, {
+      source: SOURCE,
+      timeoutMs: 20_000,
+      logger: silentBusLogger,
+    });
+  });
+  afterAll(async () => {
+    await client?.close();
+    await caller?.close();
+    await owner?.server.stop();
+    await owner?.bus.close();
+  });
+
+  const ctxOf = (method: string, key: string): RpcContext => ({
+    method,
+    correlationId: 'c',
+    deadline: new Date(Date.now() + 5_000),
+    messageId: '0190f0e0-0000-7000-8000-000000000001',
+    redelivered: false,
+    idempotencyKey: key,
+  });
+
+  it.each([
+    {
+      what: "a status-change subscription's webhook secret",
+      method: SubscriptionRpcMethod.Create,
+      key: 'deploy-42/create-hook',
+      params: (secret: string) => ({
+        actor: ALICE,
+        body: { name: 'keyed-hook', url: 'https://hooks.example.com/status', secret },
+      }),
+    },
+    {
+      what: "an alert channel's secret and bearer token",
+      method: AlertConfigRpcMethod.ChannelsCreate,
+      key: 'deploy-42/create-channel',
+      params: (secret: string) => ({
+        actor: ALICE,
+        body: {
+          type: 'webhook',
+          name: 'keyed-channel',
+          url: 'https://hooks.example.com/alerts',
+          secret,
+          bearerToken: `${secret}-token`,
+        },
+      }),
+    },
+    {
+      what: "an http check's credential header",
+      method: M.ChecksCreate,
+      key: 'deploy-42/create-check',
+      params: (secret: string) => ({
+        actor: ALICE,
+        check: {
+          name: 'keyed-api',
+          type: 'http',
+          url: 'https://api.example.com/health',
+          headers: { Authorization: `Bearer ${secret}` },
+        },
+      }),
+    },
+  ])(
+    '$what: a keyed digest, the retry still answered, another secret still refused',
+    async ({ method, key, params }) => {
+      const versions = await versionCount();
+      const first = await client.request(method, params(SECRET), { idempotencyKey: key });
+      expect(await versionCount()).toBe(versions + 1);
+      const { id, keyId } = requestOf(ctxOf(method, key), params(SECRET));
+      const { rows } = await sql.query<{ request_id: string; row: string }>(
+        'SELECT request_id::text, row_to_json(r)::text AS row FROM config_requests r WHERE key_id = $1',
+        [keyId],
+      );
+      // Recorded by the keyed digest of what was sent (FLEETWATCH_ENCRYPTION_KEY's), not by the sha256 a reader of the
+      // table could compute for a guess — here the right one — and with the secret nowhere in the row.
+      expect(rows.map((r) => r.request_id)).toEqual([id]);
+      const guessed = [SECRET, 'password', 'hunter2'].map((g) => requestWith(ctxOf(method, key), params(g), null).id);
+      expect(guessed).not.toContain(rows[0].request_id);
+      expect(rows[0].row).not.toContain(SECRET);
+      // The retry with the same key and secret: the first answer, nothing written again.
+      await expect(client.request(method, params(SECRET), { idempotencyKey: key })).resolves.toEqual(first);
+      expect(JSON.stringify(first)).not.toContain(SECRET);
+      // The same key with another secret: another request, refused as before.
+      await expect(client.request(method, params(`${SECRET}!`), { idempotencyKey: key })).rejects.toThrow(
+        /^Idempotency-Key: already used by you for another/,
+      );
+      expect(await versionCount()).toBe(versions + 1);
+    },
+  );
 });

@@ -1,9 +1,11 @@
-import { Injectable, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { ConfigRpcMethod as M } from '@fleetwatch/contracts';
 import { RpcServer } from '@fleetwatch/messaging';
 import { ConfigAsCodeService } from './config-as-code.service';
 import { ConfigService } from './config.service';
 import { requestOf } from './write-request';
+import type { SecretSealer } from '@fleetwatch/persistence';
+import { CHANNEL_SEALER } from '../alerting/alerting.tokens';
 
 export { requestOf };
 
@@ -21,21 +23,25 @@ export class ConfigRpcHandler implements OnModuleInit {
     private readonly rpc: RpcServer,
     private readonly config: ConfigService,
     private readonly asCode: ConfigAsCodeService,
+    /** Keys the request ids of Idempotency-Key writes (write-request.ts); null without FLEETWATCH_ENCRYPTION_KEY. */
+    @Inject(CHANNEL_SEALER) private readonly sealer: SecretSealer | null,
   ) {}
 
   onModuleInit(): void {
     this.rpc
-      .handle(M.ChecksCreate, (p, ctx) => this.config.create(p.actor, p.check, requestOf(ctx, p)))
-      .handle(M.ChecksBulkCreate, (p, ctx) => this.config.bulkCreate(p.actor, p.checks, requestOf(ctx, p)))
+      .handle(M.ChecksCreate, (p, ctx) => this.config.create(p.actor, p.check, requestOf(ctx, p, this.sealer)))
+      .handle(M.ChecksBulkCreate, (p, ctx) => this.config.bulkCreate(p.actor, p.checks, requestOf(ctx, p, this.sealer)))
       .handle(M.ChecksReplace, (p, ctx) =>
-        this.config.replace(p.actor, p.id, p.check, p.expectedVersion, requestOf(ctx, p)),
+        this.config.replace(p.actor, p.id, p.check, p.expectedVersion, requestOf(ctx, p, this.sealer)),
       )
       .handle(M.ChecksPatch, (p, ctx) =>
-        this.config.patch(p.actor, p.id, p.patch, p.expectedVersion, requestOf(ctx, p)),
+        this.config.patch(p.actor, p.id, p.patch, p.expectedVersion, requestOf(ctx, p, this.sealer)),
       )
-      .handle(M.ChecksDelete, (p, ctx) => this.config.delete(p.actor, p.id, p.expectedVersion, requestOf(ctx, p)))
+      .handle(M.ChecksDelete, (p, ctx) =>
+        this.config.delete(p.actor, p.id, p.expectedVersion, requestOf(ctx, p, this.sealer)),
+      )
       .handle(M.ChecksSetPaused, (p, ctx) =>
-        this.config.setPaused(p.actor, p.id, p.paused, p.expectedVersion, requestOf(ctx, p)),
+        this.config.setPaused(p.actor, p.id, p.paused, p.expectedVersion, requestOf(ctx, p, this.sealer)),
       )
       .handle(M.ChecksList, (p) => this.config.list(p))
       .handle(M.ChecksGet, (p) => this.config.get(p.id))
@@ -45,7 +51,7 @@ export class ConfigRpcHandler implements OnModuleInit {
           dryRun: p.dryRun,
           prune: p.prune,
           expectedVersion: p.expectedVersion,
-          request: requestOf(ctx, p),
+          request: requestOf(ctx, p, this.sealer),
         }),
       )
       .handle(M.ConfigVersions, (p) => this.config.versionsList(p.limit, p.before))

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { RpcContext } from '@fleetwatch/messaging';
+import type { SecretSealer } from '@fleetwatch/persistence';
 import type { WriteRequest } from './config-writer';
 
 /**
@@ -8,16 +9,29 @@ import type { WriteRequest } from './config-writer';
  * client's retry after a 503 is then answered as the first request was, even though it is another message. A keyed
  * request carries a second id, `keyId`, from the key, the method and the caller alone (not the body): the owner keeps
  * it with the answer, so the same key sent again with another body is told apart from a new key (and refused).
- * Used by every configuration owner's RPC handler (checks, alert configuration, status pages, properties).
+ * Used by every configuration owner's RPC handler (checks, alert configuration, status pages, properties,
+ * subscriptions).
+ *
+ * The params of a keyed request may hold secrets in plain text (a subscription's webhook secret, a channel's tokens,
+ * an http check's credential headers, a YAML import holding any of these), and config_requests keeps the id for a
+ * day, next to a key that may be guessable: a plain sha256 over them would let whoever reads that table test guesses
+ * at a weak secret offline. So with `sealer` (FLEETWATCH_ENCRYPTION_KEY) the id is a keyed digest (HMAC under a key
+ * derived from it, SecretSealer.digest) of the whole key-method-params text — every secret field, today's and
+ * tomorrow's, with no list to keep — and the same key and body still give the same id, another secret another one.
+ * Without the key (`null`) it is the plain sha256: channel and subscription secrets are then refused before anything
+ * is recorded, and the credential headers of http checks are stored in plain text beside it anyway. The keyId holds
+ * no body, so it stays a plain hash: the same after a rotation of the key or an upgrade from plain ids, where a retry
+ * of a request recorded before is then refused (the 422 of a reused key) rather than applied a second time.
  */
-export function requestOf(ctx: RpcContext, params: unknown): WriteRequest {
+export function requestOf(ctx: RpcContext, params: unknown, sealer: Pick<SecretSealer, 'digest'> | null): WriteRequest {
   if (ctx.idempotencyKey === undefined) return { id: ctx.messageId, method: ctx.method, deadline: ctx.deadline };
+  const text = canonicalJson([ctx.idempotencyKey, ctx.method, params]);
   return {
-    id: uuidOf(canonicalJson([ctx.idempotencyKey, ctx.method, params])),
+    id: uuidOf(sealer ? sealer.digest(REQUEST_ID_PURPOSE, text) : sha256Hex(text)),
     method: ctx.method,
     deadline: ctx.deadline,
     keyed: true,
-    keyId: uuidOf(canonicalJson(['key', ctx.idempotencyKey, ctx.method, callerOf(params)])),
+    keyId: uuidOf(sha256Hex(canonicalJson(['key', ctx.idempotencyKey, ctx.method, callerOf(params)]))),
   };
 }
 
@@ -27,9 +41,15 @@ function callerOf(params: unknown): string | null {
   return typeof actor?.id === 'string' ? actor.id : null;
 }
 
-/** The sha256 of `text` shaped as a UUID (config_requests' keys): version 8 (custom), RFC 9562 variant. */
-function uuidOf(text: string): string {
-  const digest = createHash('sha256').update(text).digest('hex');
+/** What SecretSealer.digest derives the request ids' key for. */
+const REQUEST_ID_PURPOSE = 'config request id';
+
+function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** A hex digest (sha256 or HMAC-SHA256) shaped as a UUID (config_requests' keys): version 8 (custom), RFC 9562 variant. */
+function uuidOf(digest: string): string {
   return `${digest.slice(0, 8)}-${digest.slice(8, 12)}-8${digest.slice(13, 16)}-${((parseInt(digest[16], 16) & 0x3) | 0x8).toString(16)}${digest.slice(17, 20)}-${digest.slice(20, 32)}`;
 }
 

@@ -1,3 +1,4 @@
+import { createHash, createHmac } from 'node:crypto';
 import { generateSealingKeyText, parseSealingKey, SecretSealer, SecretSealingError } from './secret-sealer';
 
 const KEY_A = '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff';
@@ -15,6 +16,18 @@ describe('SecretSealer', () => {
     expect(sealer.open(a, 'channel:pd:routingKey')).toBe('hunter2-routing-key');
     expect(sealer.open(sealer.seal('', 'c'), 'c')).toBe('');
     expect(sealer.open(sealer.seal('😀 ünïcode', 'c'), 'c')).toBe('😀 ünïcode');
+  });
+
+  it('digests: the same text the same under one key, another under another key or purpose; never a plain hash', () => {
+    const text = '["deploy-42","subscriptions.create",{"secret":"hunter2"}]';
+    const d = sealer.digest('config request id', text);
+    expect(d).toMatch(/^[0-9a-f]{64}$/);
+    expect(SecretSealer.fromText(KEY_A, [KEY_B]).digest('config request id', text)).toBe(d);
+    expect(SecretSealer.fromText(KEY_B).digest('config request id', text)).not.toBe(d);
+    expect(sealer.digest('another purpose', text)).not.toBe(d);
+    expect(d).not.toBe(createHash('sha256').update(text).digest('hex'));
+    // A key derived for the purpose: not the HMAC under the sealing key itself.
+    expect(d).not.toBe(createHmac('sha256', parseSealingKey(KEY_A).key).update(text).digest('hex'));
   });
 
   it.each([

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 
 // Secrets at rest (SPEC §7, §10: channel secrets stored encrypted): AES-256-GCM with a random 96-bit
 // IV per value, the 128-bit tag checked on open (a changed byte, a value moved to another row or
@@ -43,6 +43,8 @@ export function generateSealingKeyText(): string {
 export class SecretSealer {
   private readonly keys: Map<string, Buffer>;
   private readonly current: SealingKey;
+  /** digest()'s keys by purpose: derived from the current key (HKDF), never the sealing key itself. */
+  private readonly digestKeys = new Map<string, Buffer>();
 
   /** `current` seals and opens; `previous` only open (values sealed before a rotation). */
   constructor(current: SealingKey, previous: readonly SealingKey[] = []) {
@@ -91,6 +93,21 @@ export class SecretSealer {
       // Never the cause: it could carry bytes of the value.
       throw new SecretSealingError('sealed secret does not authenticate (changed, moved or wrong key)');
     }
+  }
+
+  /**
+   * A keyed digest of `text` (HMAC-SHA256, hex) under a key derived from the current key for `purpose` alone (HKDF):
+   * stable for the same text while the key stays, useless for testing guesses without the key — where a plain hash
+   * of something holding a secret (a request id over a body with a webhook secret) would let whoever reads it test
+   * guesses offline. After a rotation the same text digests differently.
+   */
+  digest(purpose: string, text: string): string {
+    let key = this.digestKeys.get(purpose);
+    if (!key) {
+      key = Buffer.from(hkdfSync('sha256', this.current.key, Buffer.alloc(0), `fleetwatch digest: ${purpose}`, 32));
+      this.digestKeys.set(purpose, key);
+    }
+    return createHmac('sha256', key).update(text, 'utf8').digest('hex');
   }
 
   /** Whether a value was sealed by an earlier key (open and seal it again to rotate). */
