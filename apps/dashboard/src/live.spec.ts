@@ -6,10 +6,13 @@ import {
   invalidator,
   liveLabel,
   liveStateAfter,
+  liveStatusAfter,
   onServerFrame,
   ReconnectBackoff,
+  STATUS_SUBSCRIPTION,
   statusEventOf,
   type LiveState,
+  type LiveStatus,
 } from './live';
 import { EMPTY_FILTER } from './pages/targets/target-filter';
 
@@ -209,6 +212,45 @@ describe('the live state the footer shows', () => {
     // Opened during an outage: ready, then degraded at once.
     expect(through([frame('ready'), frame('degraded')])).toEqual(['live', 'degraded']);
     expect(through(['not json'], 'degraded')).toEqual(['degraded']);
+  });
+
+  it("an 'error' naming the page's subscription (refused) shows the gateway's words until the next socket's 'ready'", () => {
+    const changes = invalidator(qc, () => 0);
+    let status: LiveStatus = { state: 'connecting', refusal: null };
+    const seen: LiveStatus[] = [];
+    const words = 'at most 20 subscriptions per socket: unsubscribe first';
+    const frames = [
+      frame('ready'),
+      JSON.stringify({ type: 'error', id: STATUS_SUBSCRIPTION, message: words }),
+      // Nothing comes over this socket: a resync or a degraded does not make it live again.
+      frame('resync'),
+      frame('degraded'),
+      // An error of another request (not the page's subscription) says nothing of it.
+      JSON.stringify({ type: 'error', id: 'other', message: 'no target "x"' }),
+      frame('ready'),
+      JSON.stringify({ type: 'error', id: 'other', message: 'no target "x"' }),
+    ];
+    for (const f of frames) {
+      status = liveStatusAfter(
+        status,
+        onServerFrame(f, changes, qc, () => undefined, false),
+        f,
+      );
+      seen.push(status);
+    }
+    changes.cancel();
+    const refused = { state: 'refused', refusal: words };
+    expect(seen).toEqual([
+      { state: 'live', refusal: null },
+      refused,
+      refused,
+      refused,
+      refused,
+      { state: 'live', refusal: null },
+      { state: 'live', refusal: null },
+    ]);
+    // The footer says it, in the gateway's words.
+    expect(liveLabel('refused', words)).toBe(`○ Live updates refused by the gateway: ${words}; refreshing every 10 s`);
   });
 
   it('says so in words', () => {

@@ -20,6 +20,10 @@ import { patchTarget, type StatusEvent } from './live-patch';
 // (too slow, 4408) backs off to 30 s instead of looping reconnect → re-read all → dropped.
 // A `degraded` frame (the gateway lost its live-state feed: no changes come until it is back) turns
 // the footer's state to 'degraded' — the queries' own polling goes on — until the `resync` that ends it.
+// An `error` frame naming the page's own subscription (STATUS_SUBSCRIPTION: the gateway refused it, e.g. too many
+// subscriptions on the socket) means no change will come over this socket: the footer says so with the gateway's words
+// ('refused') — the queries' polling goes on — until the next socket's `ready`. The page subscribes to nothing else:
+// a target's or host's detail page reads over REST, whose 404 it shows itself.
 
 /** Polling while no socket is open; a slow safety net while one is. */
 export const LIVE_POLL_MS = 10_000;
@@ -57,25 +61,46 @@ export class ReconnectBackoff {
   }
 }
 
-export type LiveState = 'connecting' | 'live' | 'polling' | 'degraded';
+export type LiveState = 'connecting' | 'live' | 'polling' | 'degraded' | 'refused';
+
+/** The id of the page's one subscription (status changes, sent at `ready`): an `error` frame naming it refused it. */
+export const STATUS_SUBSCRIPTION = 'status';
+/** What onServerFrame answers for an `error` frame naming STATUS_SUBSCRIPTION. */
+export const REFUSED = 'refused';
 
 /**
  * The state after a frame of type `type` on an open socket: `ready` and `resync` (the feed is back) make it live,
- * `degraded` (the gateway's live-state feed is lost) degraded; any other frame leaves it.
+ * `degraded` (the gateway's live-state feed is lost) degraded, REFUSED (the page's subscription was refused: nothing
+ * comes over this socket) refused until the next socket's `ready`; any other frame leaves it.
  */
 export function liveStateAfter(state: LiveState, type: string | undefined): LiveState {
-  if (type === 'ready' || type === 'resync') return 'live';
+  if (type === 'ready') return 'live';
+  if (type === REFUSED || state === 'refused') return 'refused';
+  if (type === 'resync') return 'live';
   if (type === 'degraded') return 'degraded';
   return state;
 }
 
-/** What the page's footer says of a state. */
-export function liveLabel(state: LiveState): string {
+/** The gateway's words when a frame is an `error` naming the page's subscription (REFUSED), else null. */
+export function refusalOf(data: unknown): string | null {
+  try {
+    const msg = JSON.parse(String(data)) as { type?: unknown; id?: unknown; message?: unknown } | null;
+    if (msg?.type !== 'error' || msg.id !== STATUS_SUBSCRIPTION) return null;
+    return typeof msg.message === 'string' && msg.message ? msg.message : 'no reason given';
+  } catch {
+    return null;
+  }
+}
+
+/** What the page's footer says of a state (`refusal`: the gateway's words, for 'refused'). */
+export function liveLabel(state: LiveState, refusal?: string | null): string {
   switch (state) {
     case 'live':
       return '● Live';
     case 'degraded':
       return '◐ Live updates paused (the gateway lost live state); refreshing every 10 s';
+    case 'refused':
+      return `○ Live updates refused by the gateway: ${refusal ?? 'no reason given'}; refreshing every 10 s`;
     case 'polling':
       return '○ Refreshing every 10 s';
     default:
@@ -91,6 +116,7 @@ type ServerMessage =
   | { type: 'host-metrics'; hostId?: string }
   | { type: 'resync'; reason?: string }
   | { type: 'degraded'; reason?: string }
+  | { type: 'error'; id?: string; message?: string }
   | { type: string };
 
 const LISTS = [...keys.all, 'targets', 'list'] as const;
@@ -291,12 +317,13 @@ export function onServerFrame(
   }
   if (msg.type === 'ready') {
     // Subscribe once the gateway says it is listening (a frame sent on open could arrive first).
-    send(JSON.stringify({ type: 'subscribe', id: 'status', topic: 'status', filter: {} }));
+    send(JSON.stringify({ type: 'subscribe', id: STATUS_SUBSCRIPTION, topic: 'status', filter: {} }));
     if (reconnected) changes.resync();
   } else if (msg.type === 'status.changed') changes.status(statusEventOf((msg as { event?: unknown }).event));
   else if (msg.type === 'target') changes.target((msg as { target?: { id?: string } }).target?.id);
   else if (msg.type === 'host-metrics') void queryClient.invalidateQueries({ queryKey: keys.hosts() });
   else if (msg.type === 'resync') changes.resync();
+  else if (msg.type === 'error' && (msg as { id?: unknown }).id === STATUS_SUBSCRIPTION) return REFUSED;
   return msg.type;
 }
 
@@ -308,10 +335,23 @@ export function statusEventOf(e: unknown): StatusEvent | undefined {
   return { targetId: v.targetId, location: v.location, to: v.to, at: v.at };
 }
 
+/** What the footer shows: the socket's state, and the gateway's words when it refused the page's subscription. */
+export interface LiveStatus {
+  state: LiveState;
+  refusal: string | null;
+}
+
+/** The status after one frame from the gateway (`type`: what onServerFrame answered for it). */
+export function liveStatusAfter(status: LiveStatus, type: string | undefined, data: unknown): LiveStatus {
+  const state = liveStateAfter(status.state, type);
+  const refusal = type === REFUSED ? refusalOf(data) : state === 'refused' ? status.refusal : null;
+  return state === status.state && refusal === status.refusal ? status : { state, refusal };
+}
+
 /** Holds one socket while signed in; returns its state for the page to show. */
-export function useLiveUpdates(signedIn: boolean, onSessionEnded: () => void): LiveState {
+export function useLiveUpdates(signedIn: boolean, onSessionEnded: () => void): LiveStatus {
   const queryClient = useQueryClient();
-  const [state, setState] = useState<LiveState>('connecting');
+  const [status, setStatus] = useState<LiveStatus>({ state: 'connecting', refusal: null });
   useEffect(() => {
     if (!signedIn || typeof WebSocket === 'undefined') return;
     let socket: WebSocket | null = null;
@@ -330,7 +370,7 @@ export function useLiveUpdates(signedIn: boolean, onSessionEnded: () => void): L
           opened = true;
           backoff.opened();
         }
-        setState((current) => liveStateAfter(current, type));
+        setStatus((current) => liveStatusAfter(current, type, e.data));
       };
       socket.onclose = (e) => {
         socket = null;
@@ -339,7 +379,7 @@ export function useLiveUpdates(signedIn: boolean, onSessionEnded: () => void): L
           onSessionEnded();
           return;
         }
-        setState('polling');
+        setStatus({ state: 'polling', refusal: null });
         retry = setTimeout(connect, backoff.closed());
       };
     };
@@ -351,5 +391,5 @@ export function useLiveUpdates(signedIn: boolean, onSessionEnded: () => void): L
       socket?.close(1000, 'signed out');
     };
   }, [signedIn, queryClient, onSessionEnded]);
-  return signedIn ? state : 'connecting';
+  return signedIn ? status : { state: 'connecting', refusal: null };
 }

@@ -48,10 +48,11 @@ export function Shell() {
           </span>
           <span
             className="fw-muted"
-            data-live={live}
+            data-live={live.state}
+            role={live.state === 'refused' ? 'alert' : undefined}
             title="Updates arrive over the WebSocket when live; else (or while the gateway's live feed is paused) every 10 s"
           >
-            {liveLabel(live)}
+            {liveLabel(live.state, live.refusal)}
           </span>
           <Button
             size="small"

@@ -82,6 +82,38 @@ function num(v: string | undefined): number | null {
   return Number.isFinite(n) ? n : null;
 }
 
+/**
+ * A record live state holds but that cannot be read (a field that is not the JSON it should be, or not of its shape):
+ * Redis answered, so it is no outage — a reader tells it apart from a failed read (a timeout, a lost connection) by this
+ * class. `key` names the record (`target:<id>`), `field` what of it is unreadable; the value itself is not kept.
+ */
+export class CorruptRecordError extends Error {
+  constructor(
+    readonly key: string,
+    readonly field: string,
+  ) {
+    super(`live state: the ${field} of ${key} cannot be read (corrupt); it is left unread until it is written again`);
+    this.name = 'CorruptRecordError';
+  }
+}
+
+/** A target hash's JSON field, checked against its shape: a CorruptRecordError when it is not one. */
+function jsonField<T>(id: string, field: string, json: string, valid: (v: unknown) => v is T): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    throw new CorruptRecordError(`target:${id}`, field);
+  }
+  if (!valid(value)) throw new CorruptRecordError(`target:${id}`, field);
+  return value;
+}
+
+const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+const isStringRecord = (v: unknown): v is Record<string, string> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
+
+/** A target's record, or null when there is none; a CorruptRecordError when its tags or labels cannot be read. */
 function parseTarget(id: string, h: Record<string, string>, locs: Record<string, string>): TargetRecord | null {
   if (!h.kind) return null;
   const locations: Record<string, LocationRecord> = {};
@@ -102,8 +134,8 @@ function parseTarget(id: string, h: Record<string, string>, locs: Record<string,
     lastLatencyMs: num(h.lastLatencyMs),
     lifecycle: h.lifecycle || null,
     instanceKind: (h.instanceKind || null) as InstanceKind | null,
-    tags: h.tags ? (JSON.parse(h.tags) as string[]) : [],
-    labels: h.labels ? (JSON.parse(h.labels) as Record<string, string>) : {},
+    tags: h.tags ? jsonField(id, 'tags', h.tags, isStringArray) : [],
+    labels: h.labels ? jsonField(id, 'labels', h.labels, isStringRecord) : {},
     seq: num(h.seq) ?? 0,
     locations,
   };

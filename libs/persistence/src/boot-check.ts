@@ -44,7 +44,11 @@ export function databaseReadinessCheck(db: DatabaseClient, name = 'database') {
     check: async (): Promise<void> => {
       // pingDatabase never throws: turn its answer into the check's outcome.
       const ping = await pingDatabase(db);
-      if (!ping.ok) throw new Error(`PostgreSQL: ${ping.error ?? 'unreachable'}`);
+      // The error's text is logged; /readyz shows the word read from its code or cause (else `unavailable`).
+      if (!ping.ok)
+        throw Object.assign(new Error(`PostgreSQL: ${ping.error ?? 'no answer'}`), {
+          ...(ping.reason ? { readinessReason: ping.reason } : {}),
+        });
     },
   };
 }

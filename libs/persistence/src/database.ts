@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { Prisma, PrismaClient } from './generated/prisma/client';
 import { pgPoolConfig, type PgConnectionOptions } from './pg-connection';
+import { databaseReadinessReason, type DatabaseReadinessReason } from './readiness-reason';
 import { failedInDatabase, isAborted, rethrowSql } from './sql/sql-pool';
 
 // The database handle the rest of the code base sees. It is a PrismaClient at
@@ -187,6 +188,8 @@ export interface DatabasePing {
   ok: boolean;
   latencyMs: number;
   error?: string;
+  /** What /readyz shows of the failure (databaseReadinessReason): read from the error's code or cause, not its text. */
+  reason?: DatabaseReadinessReason;
 }
 
 /** Readiness check: `SELECT 1` within `timeoutMs`. Never throws. */
@@ -197,12 +200,21 @@ export async function pingDatabase(db: DatabaseClient, timeoutMs = 2000): Promis
     await Promise.race([
       prismaOf(db).$queryRaw`SELECT 1`,
       new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+        timer = setTimeout(
+          () => reject(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })),
+          timeoutMs,
+        );
       }),
     ]);
     return { ok: true, latencyMs: Math.round(performance.now() - started) };
   } catch (err) {
-    return { ok: false, latencyMs: Math.round(performance.now() - started), error: describeError(err) };
+    const reason = databaseReadinessReason(err);
+    return {
+      ok: false,
+      latencyMs: Math.round(performance.now() - started),
+      error: describeError(err),
+      ...(reason ? { reason } : {}),
+    };
   } finally {
     if (timer) clearTimeout(timer);
   }

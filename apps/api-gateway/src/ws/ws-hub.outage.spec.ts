@@ -1,11 +1,18 @@
 import { EventEmitter } from 'node:events';
 import { NotFoundError } from '@fleetwatch/domain';
-import type { LiveStateStore } from '@fleetwatch/live-state';
+import { CorruptRecordError, type LiveStateStore } from '@fleetwatch/live-state';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config';
 import type { TargetsService } from '../targets/targets.service';
 import { fakeSocket, socketOpener } from './ws-hub.spec-helpers';
-import { DEGRADED_READS_REASON, DEGRADED_REASON, READ_FAILURES_DEGRADED, WsHub } from './ws-hub.service';
+import {
+  CORRUPT_RECORD_LOG_MS,
+  corruptTarget,
+  DEGRADED_READS_REASON,
+  DEGRADED_REASON,
+  READ_FAILURES_DEGRADED,
+  WsHub,
+} from './ws-hub.service';
 
 // What a socket hears while the replica's live-state feed (its Redis subscriber) is away: `degraded` once when it is
 // lost, `resync` once it is back; and what a subscription to a target that does not exist answers.
@@ -138,6 +145,31 @@ describe('reads of live state failing while the subscriber stays connected', () 
     expect(s.types()).toEqual(['ready', 'subscribed', 'target', 'degraded', 'resync']);
     await poll();
     expect(open().types()).toEqual(['ready']); // over
+  });
+
+  it('a corrupt record (Redis answered) is no failed read: counted apart, logged once a minute, never `degraded`', async () => {
+    const { open, poll, stats, logger } = hubWith(async () => {
+      throw new CorruptRecordError('target:instance:web-1', 'tags');
+    });
+    const s = open();
+    s.emit(JSON.stringify({ type: 'subscribe', id: 'w', topic: 'target', targetId: 'instance:web-1' }));
+    await settle();
+    for (let i = 0; i < READ_FAILURES_DEGRADED * 3; i++) await poll();
+    expect(s.types()).toEqual(['ready', 'subscribed', 'error']);
+    expect(s.sent[2]).toEqual({ type: 'error', id: 'w', message: corruptTarget('instance:web-1') });
+    expect(stats()).toMatchObject({ degraded: 0, resyncs: 0, corruptRecords: 1 + READ_FAILURES_DEGRADED * 3 });
+    const corruptLines = () =>
+      logger.warn.mock.calls.filter(([, text]) => String(text).includes('corrupt record')) as [
+        Record<string, unknown>,
+        string,
+      ][];
+    expect(corruptLines()).toHaveLength(1);
+    expect(corruptLines()[0][0]).toEqual({ record: 'target:instance:web-1', field: 'tags', corruptReads: 1 });
+    // A minute on: one more line, with the reads of it since the last.
+    jest.advanceTimersByTime(CORRUPT_RECORD_LOG_MS);
+    await poll();
+    expect(corruptLines()).toHaveLength(2);
+    expect(corruptLines()[1][0]).toMatchObject({ corruptReads: READ_FAILURES_DEGRADED * 3 + 1 });
   });
 
   it('failures that an answer interrupts say nothing (no flapping)', async () => {
@@ -353,7 +385,29 @@ describe('subscribing to host metrics', () => {
     expect(s.sent.at(-1)).toEqual({
       type: 'error',
       id: 'h1',
-      message: expect.stringMatching(/^live state unavailable/),
+      message:
+        'live state unavailable: could not tell whether host "gpu-9" exists (no sample yet); the subscription stands, its samples come once it reports',
+    });
+    expect(JSON.stringify(s.sent)).not.toContain('redis-0.internal');
+  });
+
+  it('failing after the samples there are were sent: the error names what failed, not a first view still to come', async () => {
+    const { open } = hubWith(undefined, {
+      ...liveState(),
+      getTargets: async () => {
+        throw new Error('Command timed out (redis-0.internal:6379)');
+      },
+    });
+    const s = open();
+    subscribe(s, ['gpu-1', 'gpu-9', 'gpu-8']);
+    await settle();
+    expect(s.types()).toEqual(['ready', 'subscribed', 'host-metrics', 'error']);
+    // Before: "live state unavailable: …, its first view comes once live state answers" (gpu-1's had been sent).
+    expect(s.sent.at(-1)).toEqual({
+      type: 'error',
+      id: 'h1',
+      message:
+        'live state unavailable: could not tell whether hosts "gpu-9", "gpu-8" exist (no sample yet); the subscription stands, their samples come once they report',
     });
     expect(JSON.stringify(s.sent)).not.toContain('redis-0.internal');
   });

@@ -15,7 +15,7 @@ import {
   type WsServerMessage,
 } from '@fleetwatch/contracts';
 import { ForbiddenError, InvalidError, NotFoundError, UnauthorizedError } from '@fleetwatch/domain';
-import { createRedis, LiveStateStore, logRedisErrors } from '@fleetwatch/live-state';
+import { CorruptRecordError, createRedis, LiveStateStore, logRedisErrors } from '@fleetwatch/live-state';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import type { Principal } from '../auth/principal';
 import type { GatewayConfig } from '../config';
@@ -40,9 +40,13 @@ export const SUBSCRIBER_PING_MS = 5_000;
  * only polls in which no read answered: one that answered says Redis answers (a record it cannot read, beside others
  * it reads, is no outage — counted read by read, three such records in a row said `degraded` and the next read
  * `resync`, every poll), and resets the count. Fewer failures are a blip (a resync covers what it missed). The first
- * poll with a read that answers after them ends it with a resync.
+ * poll with a read that answers after them ends it with a resync. A record Redis answered with that cannot be read
+ * (a CorruptRecordError: corrupt tags or labels) is a read that answered, never a failure: counted apart
+ * (corruptRecords) and skipped.
  */
 export const READ_FAILURES_DEGRADED = 3;
+/** At most one log line about corrupt records (the count since the last, and the last one's key) this often. */
+export const CORRUPT_RECORD_LOG_MS = 60_000;
 /** setTimeout's largest delay. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -89,6 +93,11 @@ export interface WsStats {
   framesDropped: number;
   /** Sockets closed for sending on far past their budget. */
   closedFlooding: number;
+  /**
+   * Records of live state read by the hub that could not be read (corrupt: a target's tags or labels, a host's sample,
+   * not what they should be): Redis answered, so these never count toward `degraded`; each read of one counts.
+   */
+  corruptRecords: number;
 }
 
 const OVER_BUDGET =
@@ -127,6 +136,7 @@ export function emptyWsStats(): WsStats {
     resubscribes: 0,
     resyncs: 0,
     degraded: 0,
+    corruptRecords: 0,
   };
 }
 
@@ -177,6 +187,17 @@ export const DEGRADED_READS_REASON =
 const FIRST_VIEW_UNAVAILABLE =
   'live state unavailable: the subscription stands, its first view comes once live state answers';
 
+/**
+ * What a target subscription's first read answers when the target's record in live state cannot be read (corrupt):
+ * Redis answered, the record is unreadable until its next write (the target's next result) replaces it.
+ */
+export function corruptTarget(targetId: string): string {
+  return (
+    `target ${JSON.stringify(targetId)} cannot be read: its record in live state is corrupt; ` +
+    'the subscription stands, its view comes once the record is written again'
+  );
+}
+
 @Injectable()
 export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly clients = new Set<WsClient>();
@@ -216,6 +237,9 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
   private readsDown = false;
   /** The reads of the poll under way (and of anything else read meanwhile): told at its end (pollFailed, pollAnswered). */
   private pollReads: { failed: number; answered: boolean } | null = null;
+  /** When a corrupt record was last logged (performance.now()), and the reads of one since (corruptRecord). */
+  private corruptLoggedAt = -Infinity;
+  private corruptUnlogged = 0;
 
   constructor(
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
@@ -451,6 +475,23 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
     return this.liveDown ? DEGRADED_REASON : DEGRADED_READS_REASON;
   }
 
+  /**
+   * A record live state answered with that cannot be read: counted (corruptRecords), and logged at most once per
+   * CORRUPT_RECORD_LOG_MS with how many were read since the last line (a poll reads the same one every 2 s).
+   */
+  private corruptRecord(err: CorruptRecordError): void {
+    this.stats.corruptRecords++;
+    this.corruptUnlogged++;
+    const now = performance.now();
+    if (now - this.corruptLoggedAt < CORRUPT_RECORD_LOG_MS) return;
+    this.logger.warn(
+      { record: err.key, field: err.field, corruptReads: this.corruptUnlogged },
+      'WebSocket hub read a corrupt record in live state (Redis): skipped until it is written again; not an outage',
+    );
+    this.corruptLoggedAt = now;
+    this.corruptUnlogged = 0;
+  }
+
   /** A read of live state failed (Redis away or slower than GATEWAY_REDIS_TIMEOUT_MS): counted with its poll's. */
   private readFailed(): void {
     if (this.pollReads) this.pollReads.failed++;
@@ -577,27 +618,40 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
         return;
       }
       this.send(client, { type: 'subscribed', id: message.id, topic: message.topic });
+      let sampled: Set<string>;
       try {
         if (message.topic === 'target') await this.sendTarget([client], message.targetId, false, true);
-        if (message.topic === 'host-metrics') {
-          const sampled = await this.sendHosts([client], message.hostIds, true);
-          const unknown = await this.unknownHosts(message.hostIds.filter((h) => !sampled.has(h)));
-          if (unknown.length) this.send(client, { type: 'error', id: message.id, message: noSuchHosts(unknown) });
-        }
+        if (message.topic !== 'host-metrics') return;
+        sampled = await this.sendHosts([client], message.hostIds, true);
       } catch (e) {
         // No such target (yet): said, with its id, rather than silence. Any role reads any target over REST (a 404
         // there too), so this tells no one of a target they could not see. The subscription stands: a target that
-        // reports later (a pushed instance's first push) is sent as it comes.
+        // reports later (a pushed instance's first push) is sent as it comes. A corrupt record: named, no outage.
         // Live state away (Redis): the subscription stands, the first view comes with the next poll.
+        const target = message.topic === 'target' ? message.targetId : null;
         this.send(client, {
           type: 'error',
           id: message.id,
           message:
-            e instanceof NotFoundError && message.topic === 'target'
-              ? `no target ${JSON.stringify(message.targetId)}: the subscription stands, its view comes once it reports`
-              : FIRST_VIEW_UNAVAILABLE,
+            target !== null && e instanceof NotFoundError
+              ? `no target ${JSON.stringify(target)}: the subscription stands, its view comes once it reports`
+              : target !== null && e instanceof CorruptRecordError
+                ? corruptTarget(target)
+                : FIRST_VIEW_UNAVAILABLE,
         });
+        return;
       }
+      // The samples there are were sent: what fails now is only telling which of the others are no host.
+      const unsampled = [...new Set(message.hostIds.filter((h) => !sampled.has(h)))];
+      let unknown: string[];
+      try {
+        unknown = await this.unknownHosts(unsampled);
+      } catch (e) {
+        if (e instanceof CorruptRecordError) this.corruptRecord(e);
+        this.send(client, { type: 'error', id: message.id, message: hostsUnchecked(unsampled, e) });
+        return;
+      }
+      if (unknown.length) this.send(client, { type: 'error', id: message.id, message: noSuchHosts(unknown) });
     }
   }
 
@@ -629,6 +683,13 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
       this.readAnswered();
       return t ? { tags: t.tags, instanceKind: t.instanceKind ?? null } : null;
     } catch (err) {
+      // Redis answered with a record that cannot be read: no outage, and a resync would not read it either. Filtered
+      // subscriptions are matched without its tags and kind (as for a target live state does not hold).
+      if (err instanceof CorruptRecordError) {
+        this.readAnswered();
+        this.corruptRecord(err);
+        return null;
+      }
       // Without the target's tags and kind, subscriptions filtered by them cannot be matched: this change is missed by
       // them (Redis away or slow; the target's own watchers are re-read every poll). Every socket re-reads instead.
       // Logged by the (rate-limited) resync, with how many reads failed since the last one and the last error.
@@ -658,9 +719,14 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
       view = await this.targets.get(targetId);
       this.readAnswered();
     } catch (err) {
-      // No such target (live state answered) or an id no store holds (nothing read): no sign of live state away.
+      // No such target (live state answered) or an id no store holds (nothing read): no sign of live state away. A
+      // record live state holds but that cannot be read (corrupt): Redis answered too — logged and counted apart, the
+      // target skipped until its record is written again; never `degraded`.
       if (err instanceof NotFoundError || err instanceof InvalidError) this.readAnswered();
-      else this.readFailed();
+      else if (err instanceof CorruptRecordError) {
+        this.readAnswered();
+        this.corruptRecord(err);
+      } else this.readFailed();
       // A subscription's first view: its subscriber is told why there is none (an unknown target, live state away).
       if (widen) throw err;
       return;
@@ -725,7 +791,11 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
         continue;
       }
       const sample = parseSample(json);
-      if (!sample) continue;
+      if (!sample) {
+        // Not a sample (corrupt or foreign): never served; counted and logged as a corrupt record, no outage.
+        this.corruptRecord(new CorruptRecordError(`host-metrics:${hostId}`, 'sample'));
+        continue;
+      }
       const at = Date.parse(sample.sampledAt);
       const fresh = last?.at !== at;
       if (!always && !fresh) continue;
@@ -818,6 +888,24 @@ export function noSuchHosts(hostIds: readonly string[]): string {
   return hostIds.length === 1
     ? `no host ${names}: the subscription stands, its samples come once it reports`
     : `no hosts ${names}: the subscription stands, their samples come once they report`;
+}
+
+/**
+ * What a host-metrics subscription is answered, after `subscribed` and the samples there were, when whether the hosts
+ * without one exist could not be told (unknownHosts failed): the hosts named, and what failed — live state (Redis) not
+ * answering (in the words of the target path's FIRST_VIEW_UNAVAILABLE; the Redis error itself is not sent: it names
+ * hosts), or a record there that cannot be read (corrupt). The subscription stands: their samples come once they report.
+ */
+export function hostsUnchecked(hostIds: readonly string[], err: unknown): string {
+  const one = hostIds.length === 1;
+  const names = hostIds.map((h) => JSON.stringify(h)).join(', ');
+  const which = one ? `whether host ${names} exists` : `whether hosts ${names} exist`;
+  const stands = one
+    ? 'the subscription stands, its samples come once it reports'
+    : 'the subscription stands, their samples come once they report';
+  return err instanceof CorruptRecordError
+    ? `could not tell ${which} (no sample yet): its record in live state is corrupt (${err.key}); ${stands}`
+    : `live state unavailable: could not tell ${which} (no sample yet); ${stands}`;
 }
 
 /** The `id` of a client frame (a string, clipped to 64 characters), if it is one JSON object that has one. */

@@ -8,6 +8,7 @@ import { Client } from 'pg';
 import WsClientClass from 'ws';
 import {
   InstanceKind,
+  TargetIds,
   TargetKind,
   TargetStatus,
   WsCloseCode,
@@ -16,10 +17,10 @@ import {
   type StatusChangedPayload,
   type WsServerMessage,
 } from '@fleetwatch/contracts';
-import { createRedis, LiveStateStore, type TargetWrite } from '@fleetwatch/live-state';
+import { CorruptRecordError, createRedis, LiveKeys, LiveStateStore, type TargetWrite } from '@fleetwatch/live-state';
 import * as testing from '@fleetwatch/testing';
 import { ADMIN_PASSWORD, GatewayHarness, startGateway } from '../int-spec.helpers';
-import { WsHub } from './ws-hub.service';
+import { corruptTarget, hostsUnchecked, READ_FAILURES_DEGRADED, WsHub } from './ws-hub.service';
 import { processWsStats } from './ws.metrics';
 
 // The WebSocket at /ws (issue 17) with a real `ws` client: Origin and credential checked
@@ -496,6 +497,56 @@ describe('live views', () => {
     expect(next.sample.cpuPct).toBe(80);
     watcher.ws.close();
     newcomer.ws.close();
+  });
+});
+
+describe('a corrupt record in live state (Redis answers, the value cannot be read)', () => {
+  // A target whose tags are not JSON (written by hand, a bad migration) or a host's record that cannot be read: Redis
+  // answers every read, so it is no outage. Before, such a read counted as Redis failing: a socket watching it alone
+  // was told `degraded` after three polls, and its first view was answered "live state unavailable".
+  it('names the target in an error, is counted apart, and never tells the socket `degraded`; its view comes once rewritten', async () => {
+    const id = `instance:ws-corrupt-${Date.now()}`;
+    await live.writeTargets([instance(id, Date.now() - 5000, 10)]);
+    await liveRedis.hset(LiveKeys.target(id), 'tags', '{not json');
+    const corruptBefore = processWsStats().corruptRecords;
+    const degradedBefore = processWsStats().degraded;
+    const c = await open(a, bearer(token));
+    await c.next('ready');
+    await subscribe(c, { type: 'subscribe', id: 'bad', topic: 'target', targetId: id });
+    expect(await c.next('error')).toEqual({ type: 'error', id: 'bad', message: corruptTarget(id) });
+    // Polls every 2 s read it again: more than READ_FAILURES_DEGRADED polls go by without a `degraded`.
+    await expect(c.next('degraded', 2_000 * (READ_FAILURES_DEGRADED + 1))).rejects.toThrow(/no degraded/);
+    expect(processWsStats().degraded).toBe(degradedBefore);
+    expect(processWsStats().corruptRecords).toBeGreaterThan(corruptBefore + 1);
+    expect(await metricOf(a, 'fleetwatch_gateway_ws_corrupt_records_total')).toBeGreaterThan(corruptBefore + 1);
+    // Written again (its next result): the subscription stood, its view comes with the next poll.
+    await live.writeTargets([instance(id, Date.now(), 12)]);
+    expect(await c.next('target', 6000)).toMatchObject({ subscriptions: ['bad'], target: { id } });
+    expect(c.messages.filter((m) => m.type === 'degraded' || m.type === 'resync' || m.type === 'error')).toEqual([]);
+    c.ws.close();
+  });
+
+  it('a host-metrics subscription: the samples there are are sent, and the error says what could not be read', async () => {
+    const sampled = `ws-corrupt-sampled-${Date.now()}`;
+    const unreadable = `ws-corrupt-host-${Date.now()}`;
+    const at = Date.now();
+    await live.setHostMetrics(sampled, JSON.stringify(hostSample(sampled, at, 33)), at);
+    // A host live state holds (its record) with no sample yet, whose tags cannot be read.
+    await liveRedis.hset(LiveKeys.target(TargetIds.host(unreadable)), { kind: TargetKind.Host, tags: '[1,' });
+    const c = await open(a, bearer(token));
+    await c.next('ready');
+    await subscribe(c, { type: 'subscribe', id: 'hosts', topic: 'host-metrics', hostIds: [sampled, unreadable] });
+    expect(await c.next('host-metrics')).toMatchObject({ subscriptions: ['hosts'], hostId: sampled });
+    const error = await c.next('error');
+    // Before: "live state unavailable: … its first view comes once live state answers" (the first view was sent).
+    const corrupt = new CorruptRecordError(`target:${TargetIds.host(unreadable)}`, 'tags');
+    expect(error).toEqual({ type: 'error', id: 'hosts', message: hostsUnchecked([unreadable], corrupt) });
+    expect(hostsUnchecked([unreadable], corrupt)).toMatch(
+      new RegExp(
+        `^could not tell whether host "${unreadable}" exists \\(no sample yet\\): its record in live state is corrupt`,
+      ),
+    );
+    c.ws.close();
   });
 });
 

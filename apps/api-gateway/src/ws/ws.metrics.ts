@@ -29,6 +29,8 @@ export function processWsStats(): WsStats {
  *   fleetwatch_gateway_ws_degraded_total                   degraded messages sent to every open socket: once per
  *                                                          outage (subscriber lost, or READ_FAILURES_DEGRADED reads
  *                                                          failed in a row), ended by a resync
+ *   fleetwatch_gateway_ws_corrupt_records_total            reads by the hub of a record of live state that cannot be
+ *                                                          read (corrupt): skipped, never counted as Redis failing
  */
 @Injectable()
 export class WsMetrics implements OnModuleInit, OnModuleDestroy {
@@ -39,6 +41,7 @@ export class WsMetrics implements OnModuleInit, OnModuleDestroy {
     'fleetwatch_gateway_ws_resubscribes_total',
     'fleetwatch_gateway_ws_resyncs_total',
     'fleetwatch_gateway_ws_degraded_total',
+    'fleetwatch_gateway_ws_corrupt_records_total',
   ];
 
   constructor(private readonly hub: WsHub) {}
@@ -95,6 +98,11 @@ export class WsMetrics implements OnModuleInit, OnModuleDestroy {
       'fleetwatch_gateway_ws_degraded_total',
       'Times every open WebSocket was told live updates paused (degraded): the fan-out subscriber lost its Redis connection, or reads of live state failed 3 times in a row; once per outage, ended by a resync.',
       () => stats().degraded,
+    );
+    counter(
+      'fleetwatch_gateway_ws_corrupt_records_total',
+      "Reads by the WebSocket hub of a record of live state that cannot be read (corrupt: a target's tags or labels, a host's sample): the record is skipped (a subscription's first read is answered with an error naming the target); Redis answered, so never counted toward degraded.",
+      () => stats().corruptRecords,
     );
   }
 

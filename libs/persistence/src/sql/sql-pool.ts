@@ -4,6 +4,7 @@ import { ConflictError, UnavailableError } from '@fleetwatch/domain';
 import { Pool, type PoolClient, type QueryConfig, type QueryResultRow } from 'pg';
 import type { DatabaseClient, DatabaseTransaction } from '../database';
 import { pgPoolConfig, QueryTimeoutError, type PgConnectionOptions } from '../pg-connection';
+import { withDatabaseReadinessReason } from '../readiness-reason';
 
 // A plain pg pool for hot, batched write paths (the aggregator commits thousands of
 // rows a second with multi-row unnest statements): Prisma's raw-query path costs about
@@ -326,7 +327,11 @@ async function inTransaction<T>(
 export async function pingSqlPool(pool: SqlPool, timeoutMs = 2000): Promise<void> {
   // (pg's types lack a query's own query_timeout; the pool's clients honour it: pg-connection.ts.)
   const ping: QueryConfig & { query_timeout: number } = { text: 'SELECT 1', query_timeout: timeoutMs };
-  await (pool as unknown as Pool).query(ping);
+  // Tagged with what /readyz shows (`unreachable`, `timeout`): pg's `Connection terminated unexpectedly` and its query
+  // timeout carry no code for /readyz to read.
+  await (pool as unknown as Pool).query(ping).catch((err: unknown) => {
+    throw withDatabaseReadinessReason(err);
+  });
 }
 
 /** Nest injection token of the SqlPool that SqlPoolModule provides. */
