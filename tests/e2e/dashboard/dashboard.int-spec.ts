@@ -453,8 +453,9 @@ describe('dashboard in Chromium', () => {
         description: 'a resync frame on the page',
       });
       const frameAt = resyncFrames[framesBefore];
+      // Up to 9 s (5 s ran out on a loaded box): the assertions below tell the resync's re-read from the poll.
       await waitFor(async () => (await row.innerText()) === 'UP', {
-        timeoutMs: 5_000,
+        timeoutMs: 9_000,
         intervalMs: 100,
         description: `${seedId(2)} UP again on the page after the resync`,
       });
