@@ -45,3 +45,13 @@ export function ms(value: number | string | null): number | null {
 export function float8Of(expr: string): string {
   return `(CASE WHEN abs(${expr}) < 2.4703282292062328e-324 THEN 0 ELSE ${expr} END)::float8`;
 }
+
+/**
+ * PAUSE_CLOCK — the end of a rate-limit pause (alert_channel_pauses, subscription_pauses), as SQL: the database's
+ * `now()` plus `param` ms (float8 or int). The pause's end is both stored and compared on one clock, the database's:
+ * the claims (every replica's) read `paused_until > now()`, the owner's answers show it, the owner's writes end it. An
+ * end computed on the aggregator's clock (its `Date.now()` + the pause) and compared with `now()`, or with another
+ * replica's clock, would shorten or stretch every pause by the clocks' skew. The aggregator only says how long; the
+ * "pauses until …" in its log texts is its own estimate.
+ */
+export const PAUSE_END = (param: string): string => `(now() + make_interval(secs => ${param}::float8 / 1000))`;

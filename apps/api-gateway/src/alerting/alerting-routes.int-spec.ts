@@ -7,9 +7,11 @@ import type {
   MaintenanceWindowDefinition,
   Page,
   SilenceDefinition,
+  Subscription,
 } from '@fleetwatch/contracts';
 import * as testing from '@fleetwatch/testing';
 import { rmSync } from 'node:fs';
+import { Client } from 'pg';
 import { ADMIN_PASSWORD, type GatewayHarness, startGateway } from '../int-spec.helpers';
 import { privateOwnerDist, startOwnerProcess, type OwnerProcess } from '../checks/owner-process.int-helpers';
 
@@ -202,6 +204,65 @@ describe('channels over REST', () => {
     expect(
       (await gw.request('POST', `/api/v1/channels/${created.body.id}/test`, { token: tokens.viewer })).status,
     ).toBe(403);
+  });
+});
+
+describe('rate-limit pauses over REST', () => {
+  it('a paused channel or subscription answers pausedUntil (null when not paused); a PATCH/PUT that changes it ends the pause', async () => {
+    const sql = new Client({ connectionString: gw.database.databaseUrl });
+    await sql.connect();
+    try {
+      const pauseUntil = async (table: string, key: string, id: string) =>
+        (
+          await sql.query<{ until: Date }>(
+            `INSERT INTO ${table} (${key}, paused_until, http_status) VALUES ($1, now() + interval '10 minutes', 429)
+             RETURNING paused_until AS until`,
+            [id],
+          )
+        ).rows[0].until.toISOString();
+      const read = { token: tokens.viewer };
+
+      const ch = await gw.request<Channel>('POST', '/api/v1/channels', {
+        token: tokens.operator,
+        body: { type: 'webhook', name: 'limited', url: 'https://hooks.example.com/limited' },
+      });
+      expect(ch.body.pausedUntil).toBeNull();
+      const chUntil = await pauseUntil('alert_channel_pauses', 'channel_id', ch.body.id);
+      expect((await gw.request<Channel>('GET', `/api/v1/channels/${ch.body.id}`, read)).body.pausedUntil).toBe(chUntil);
+      const chList = await gw.request<Page<Channel>>('GET', '/api/v1/channels', read);
+      expect(chList.body.items.find((c) => c.id === ch.body.id)?.pausedUntil).toBe(chUntil);
+      const off = await gw.request<Channel>('PATCH', `/api/v1/channels/${ch.body.id}`, {
+        token: tokens.operator,
+        body: { enabled: false },
+      });
+      expect(off.status).toBe(200);
+      expect(off.body.pausedUntil).toBeNull();
+      expect((await gw.request<Channel>('GET', `/api/v1/channels/${ch.body.id}`, read)).body.pausedUntil).toBeNull();
+
+      const spec = { name: 'limited', url: 'https://hooks.example.com/sub' };
+      const sub = await gw.request<Subscription>('POST', '/api/v1/subscriptions', {
+        token: tokens.operator,
+        body: { ...spec, secret: 'a signing secret 0123' },
+      });
+      expect(sub.status).toBe(201);
+      expect(sub.body.pausedUntil).toBeNull();
+      const subUntil = await pauseUntil('subscription_pauses', 'subscription_id', sub.body.id);
+      const got = await gw.request<Subscription>('GET', `/api/v1/subscriptions/${sub.body.id}`, read);
+      expect(got.body.pausedUntil).toBe(subUntil);
+      const subList = await gw.request<Page<Subscription>>('GET', '/api/v1/subscriptions', read);
+      expect(subList.body.items.find((x) => x.id === sub.body.id)?.pausedUntil).toBe(subUntil);
+      const fixed = await gw.request<Subscription>('PUT', `/api/v1/subscriptions/${sub.body.id}`, {
+        token: tokens.operator,
+        body: { ...spec, url: 'https://hooks.example.com/sub-fixed' },
+      });
+      expect(fixed.status).toBe(200);
+      expect(fixed.body.pausedUntil).toBeNull();
+      expect(
+        (await gw.request<Subscription>('GET', `/api/v1/subscriptions/${sub.body.id}`, read)).body.pausedUntil,
+      ).toBeNull();
+    } finally {
+      await sql.end();
+    }
   });
 });
 

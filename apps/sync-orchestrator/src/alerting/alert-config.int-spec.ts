@@ -348,8 +348,15 @@ describe('channels and their secrets', () => {
     });
     const sealedBefore = must(await owner.alertRepo.sealedSecrets(ch.id)).secret;
     // The answer as read, sent back whole (its secret fields are `{set, hint}`): no new version.
-    const { id: _i, version: _v, createdAt: _c, updatedAt: _u, ...asRead } = ch as unknown as Record<string, unknown>;
-    void [_i, _v, _c, _u];
+    const {
+      id: _i,
+      version: _v,
+      createdAt: _c,
+      updatedAt: _u,
+      pausedUntil: _p,
+      ...asRead
+    } = ch as unknown as Record<string, unknown>;
+    void [_i, _v, _c, _u, _p];
     const back = await owner.alerts.change('channel', BOB, ch.id, { replace: asRead });
     expect(back.version).toBe(version);
     // The same plaintext again: not sealed anew, no new version.
@@ -557,7 +564,14 @@ describe('default rules', () => {
 describe('what the owner accepts is stored and read back equal (property)', () => {
   const RUNS = { numRuns: 20 };
   const strip = <T extends object>(o: T) => {
-    const { id: _i, version: _v, createdAt: _c, updatedAt: _u, ...rest } = o as Record<string, unknown>;
+    const {
+      id: _i,
+      version: _v,
+      createdAt: _c,
+      updatedAt: _u,
+      pausedUntil: _p,
+      ...rest
+    } = o as Record<string, unknown>;
     return rest;
   };
 
@@ -623,5 +637,92 @@ describe('what the owner accepts is stored and read back equal (property)', () =
       }),
       RUNS,
     );
+  });
+});
+
+describe('rate-limit pauses end when the channel or subscription changes', () => {
+  const pause = async (table: 'alert_channel_pauses' | 'subscription_pauses', id: string) => {
+    const key = table === 'alert_channel_pauses' ? 'channel_id' : 'subscription_id';
+    await sql.query(
+      `INSERT INTO ${table} (${key}, paused_until, http_status, reason) VALUES ($1, now() + interval '1 hour', 429, 'HTTP 429')
+       ON CONFLICT (${key}) DO UPDATE SET paused_until = EXCLUDED.paused_until`,
+      [id],
+    );
+  };
+  const paused = async (table: 'alert_channel_pauses' | 'subscription_pauses', id: string) => {
+    const key = table === 'alert_channel_pauses' ? 'channel_id' : 'subscription_id';
+    return (await sql.query(`SELECT 1 FROM ${table} WHERE ${key} = $1`, [id])).rowCount === 1;
+  };
+
+  it('a channel: a change or disabling ends its pause, in its write; a write that changes nothing or fails does not; a delete removes it', async () => {
+    const input = { type: 'webhook', name: 'limited', url: 'https://hooks.example.com/limited' };
+    const { item: ch } = await owner.alerts.create('channel', ALICE, input);
+    const { item: other } = await owner.alerts.create('channel', ALICE, { ...input, name: 'other' });
+    expect(ch.pausedUntil).toBeNull();
+    await pause('alert_channel_pauses', ch.id);
+    await pause('alert_channel_pauses', other.id);
+    // The answers show when the pause ends (the database's clock), null for a channel not paused.
+    const { rows } = await sql.query<{ until: Date }>(
+      'SELECT paused_until AS until FROM alert_channel_pauses WHERE channel_id = $1',
+      [ch.id],
+    );
+    const until = rows[0].until.toISOString();
+    expect((await owner.alerts.get('channel', ch.id)).pausedUntil).toBe(until);
+    const page = await owner.alerts.list('channel', { limit: 1000 });
+    expect(page.items.find((c) => c.id === ch.id)?.pausedUntil).toBe(until);
+    // Nothing changed: no write, the pause holds.
+    const same = await owner.alerts.change('channel', BOB, ch.id, { patch: { name: 'limited' } });
+    expect(same.item.pausedUntil).toBe(until);
+    expect(await paused('alert_channel_pauses', ch.id)).toBe(true);
+    // A stale version: refused, nothing written, the pause holds.
+    await rejection(owner.alerts.change('channel', BOB, ch.id, { patch: { url: 'https://hooks.example.com/2' } }, 0));
+    expect(await paused('alert_channel_pauses', ch.id)).toBe(true);
+    // The receiver's config fixed: the pause ends (the other channel's holds).
+    const fixed = await owner.alerts.change('channel', BOB, ch.id, { patch: { url: 'https://hooks.example.com/2' } });
+    expect(fixed.item.pausedUntil).toBeNull();
+    expect(await paused('alert_channel_pauses', ch.id)).toBe(false);
+    expect((await owner.alerts.get('channel', ch.id)).pausedUntil).toBeNull();
+    expect(await paused('alert_channel_pauses', other.id)).toBe(true);
+    // Turned off: the same.
+    await pause('alert_channel_pauses', ch.id);
+    await owner.alerts.change('channel', BOB, ch.id, { patch: { enabled: false } });
+    expect(await paused('alert_channel_pauses', ch.id)).toBe(false);
+    // Deleted (no foreign key to cascade): its pause goes with it.
+    await pause('alert_channel_pauses', ch.id);
+    await owner.alerts.delete('channel', ALICE, ch.id);
+    expect(await paused('alert_channel_pauses', ch.id)).toBe(false);
+    expect(await paused('alert_channel_pauses', other.id)).toBe(true);
+    await owner.alerts.delete('channel', ALICE, other.id);
+  });
+
+  it('a subscription: a change or disabling ends its pause, in its write; a write that changes nothing does not; a delete removes it', async () => {
+    const subscriptions = new SubscriptionsService(
+      owner.writer,
+      new SubscriptionsRepository(owner.pool),
+      sealer,
+      createTargetPolicy(DEFAULT_DENY_NETWORKS),
+    );
+    const spec = { name: 'limited', url: 'https://hooks.example.com/s' };
+    const { subscription: s } = await subscriptions.create(ALICE, { ...spec, secret: 'a signing secret 0123' });
+    expect(s.pausedUntil).toBeNull();
+    await pause('subscription_pauses', s.id);
+    const { rows } = await sql.query<{ until: Date }>(
+      'SELECT paused_until AS until FROM subscription_pauses WHERE subscription_id = $1',
+      [s.id],
+    );
+    const until = rows[0].until.toISOString();
+    expect((await subscriptions.get(s.id)).pausedUntil).toBe(until);
+    expect((await subscriptions.list({ limit: 1000 })).items.find((x) => x.id === s.id)?.pausedUntil).toBe(until);
+    expect((await subscriptions.replace(BOB, s.id, spec)).subscription.pausedUntil).toBe(until);
+    expect(await paused('subscription_pauses', s.id)).toBe(true);
+    expect((await subscriptions.replace(BOB, s.id, { ...spec, enabled: false })).subscription.pausedUntil).toBeNull();
+    expect(await paused('subscription_pauses', s.id)).toBe(false);
+    expect((await subscriptions.get(s.id)).pausedUntil).toBeNull();
+    await pause('subscription_pauses', s.id);
+    await subscriptions.replace(BOB, s.id, { ...spec, name: 'renamed' });
+    expect(await paused('subscription_pauses', s.id)).toBe(false);
+    await pause('subscription_pauses', s.id);
+    await subscriptions.delete(ALICE, s.id);
+    expect(await paused('subscription_pauses', s.id)).toBe(false);
   });
 });

@@ -256,5 +256,6 @@ export function channelAnswer(r: AlertConfigRecord<ChannelConfig>): Channel {
     version: r.version,
     createdAt: r.createdAt,
     updatedAt: r.updatedAt,
+    pausedUntil: r.pausedUntil ?? null,
   } as Channel;
 }

@@ -38,6 +38,7 @@ const answer = (r: SubscriptionRecord<SubscriptionSpec>): Subscription => ({
   version: r.version,
   createdAt: r.createdAt,
   updatedAt: r.updatedAt,
+  pausedUntil: r.pausedUntil ?? null,
 });
 
 const encodeCursor = (id: string) => Buffer.from(JSON.stringify({ i: id }), 'utf8').toString('base64url');

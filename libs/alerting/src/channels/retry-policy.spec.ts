@@ -1,6 +1,7 @@
 import {
   backoffDelay,
   channelPauseMs,
+  decideRateLimit,
   decideRetry,
   DEFAULT_CHANNEL_PAUSE,
   DEFAULT_RETRY_POLICY,
@@ -160,5 +161,44 @@ describe('channel pause on rate limiting', () => {
   it('the default bounds: a minute when the receiver says nothing, at most an hour, at least a second', () => {
     expect(DEFAULT_CHANNEL_PAUSE).toEqual({ defaultMs: 60_000, maxMs: 3_600_000, minMs: 1000 });
     expect(channelPauseMs(429, null)).toBe(60_000);
+  });
+});
+
+describe('decideRateLimit (a rate-limiting answer: the pause, and whether the message waits it out)', () => {
+  const B = { defaultMs: 60_000, maxMs: 3_600_000, minMs: 1000 };
+
+  it('a 429 pauses for its Retry-After, bounded; a message young enough waits it out', () => {
+    expect(decideRateLimit(P, B, { httpStatus: 429, retryAfterMs: 30_000 }, NOW - 60_000, NOW)).toEqual({
+      pauseMs: 30_000,
+      until: NOW + 30_000,
+      wait: true,
+    });
+    expect(decideRateLimit(P, B, { httpStatus: 429, retryAfterMs: 86_400_000 }, NOW, NOW)).toEqual({
+      pauseMs: 3_600_000,
+      until: NOW + 3_600_000,
+      wait: true,
+    });
+    expect(decideRateLimit(P, B, { httpStatus: 503, retryAfterMs: 0 }, NOW, NOW)).toMatchObject({ pauseMs: 1000 });
+  });
+
+  it('no pause for any other answer (a 503 without Retry-After is an ordinary failure)', () => {
+    expect(decideRateLimit(P, B, { httpStatus: 503, retryAfterMs: null }, NOW, NOW)).toBeNull();
+    expect(decideRateLimit(P, B, { httpStatus: 500, retryAfterMs: 5000 }, NOW, NOW)).toBeNull();
+    expect(decideRateLimit(P, B, { httpStatus: null }, NOW, NOW)).toBeNull();
+  });
+
+  it('a message that would wait past the age limit gives up (the pause holds all the same); at the limit it waits', () => {
+    // maxAgeMs: an hour. Enqueued 59 min ago, a 2 min pause ends 61 min after it: too old.
+    expect(decideRateLimit(P, B, { httpStatus: 429, retryAfterMs: 120_000 }, NOW - 59 * 60_000, NOW)).toEqual({
+      pauseMs: 120_000,
+      until: NOW + 120_000,
+      wait: false,
+      reason: 'gave up: older than 60 min',
+    });
+    expect(decideRateLimit(P, B, { httpStatus: 429, retryAfterMs: 60_000 }, NOW - 59 * 60_000, NOW)).toEqual({
+      pauseMs: 60_000,
+      until: NOW + 60_000,
+      wait: true,
+    });
   });
 });

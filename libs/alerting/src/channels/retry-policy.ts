@@ -79,6 +79,32 @@ export function channelPauseMs(
   return Math.min(policy.maxMs, Math.max(policy.minMs, ms));
 }
 
+/**
+ * What a rate-limiting answer (channelPauseMs) means for the message answered, the one decision alert channels and
+ * subscriptions share: null when the answer asks for no pause; else the pause (`pauseMs`, ending `until` = now +
+ * pauseMs on the caller's clock, for its texts) and whether the message waits it out uncharged in its place (`wait`)
+ * or gives up, being too old to wait past `until` (the channel/subscription pauses all the same). Each caller words
+ * its own error text and record.
+ */
+export type RateLimitDecision =
+  { pauseMs: number; until: number; wait: true } | { pauseMs: number; until: number; wait: false; reason: string };
+
+export function decideRateLimit(
+  policy: RetryPolicy,
+  pause: ChannelPausePolicy,
+  answer: { httpStatus: number | null; retryAfterMs?: number | null },
+  /** When the message was first enqueued (ms). */
+  createdAt: number,
+  now: number,
+): RateLimitDecision | null {
+  const pauseMs = channelPauseMs(answer.httpStatus, answer.retryAfterMs, pause);
+  if (pauseMs === null) return null;
+  const until = now + pauseMs;
+  if (until - createdAt > policy.maxAgeMs)
+    return { pauseMs, until, wait: false, reason: `gave up: older than ${Math.round(policy.maxAgeMs / 60_000)} min` };
+  return { pauseMs, until, wait: true };
+}
+
 /** The backoff before attempt `attempt + 1`, after `attempt` attempts (1-based), jittered by `random()` ∈ [0, 1). */
 export function backoffDelay(policy: RetryPolicy, attempt: number, random: () => number): number {
   const exp = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempt - 1));

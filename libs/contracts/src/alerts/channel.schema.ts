@@ -173,7 +173,18 @@ export const channelRedactedSchema = z.discriminatedUnion('type', [
   z.strictObject({ ...publicShapes.pagerduty, routingKey: redactedSecretSchema }),
 ]);
 export type ChannelRedacted = z.output<typeof channelRedactedSchema>;
-export type Channel = ChannelRedacted & { id: string; version: number; createdAt: string; updatedAt: string };
+export type Channel = ChannelRedacted & {
+  id: string;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+  /**
+   * Read-only (not accepted on writes): when the channel's rate-limit pause ends (ISO) — its receiver answered 429, or
+   * 503 with Retry-After, and none of its messages is sent before then — or null when it is not paused. A change, a
+   * disabling or a delete of the channel ends the pause.
+   */
+  pausedUntil: string | null;
+};
 
 /** Secret changes of an input: a value to store, `null` to remove; fields not listed stay as stored. */
 export type ChannelSecretChanges = Record<string, string | null>;

@@ -64,6 +64,12 @@ export type Subscription = SubscriptionSpec & {
   version: number;
   createdAt: string;
   updatedAt: string;
+  /**
+   * Read-only (not accepted on writes): when the subscription's rate-limit pause ends (ISO) — its receiver answered
+   * 429, or 503 with Retry-After, and none of its deliveries is sent before then — or null when it is not paused. A
+   * change, a disabling or a delete of the subscription ends the pause.
+   */
+  pausedUntil: string | null;
 };
 
 /** Ids are keyed like alert rules: a UUID given by the owner. */

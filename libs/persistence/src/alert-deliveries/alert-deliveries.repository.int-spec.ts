@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { toStorable } from '@fleetwatch/contracts';
 import { createIsolatedDatabase, type IsolatedDatabase } from '@fleetwatch/testing';
-import { closeSqlPool, createSqlPool, runInSqlTransaction, sqlExecute, type SqlPool } from '../sql/sql-pool';
+import { closeSqlPool, createSqlPool, runInSqlTransaction, sqlExecute, sqlQuery, type SqlPool } from '../sql/sql-pool';
 import { AlertDeliveriesRepository, DELIVERY_ERROR_MAX, type DeliveryAttempt } from './alert-deliveries.repository';
 
 // A database of its own: another spec's workers or claims must not take this one's queued messages.
@@ -216,7 +216,7 @@ describe('AlertDeliveriesRepository', () => {
         httpStatus: 429,
         error: 'HTTP 429',
         nextAttemptAt: T + 10_000,
-        pauseChannelUntil: T + 10_000,
+        pauseChannelMs: 60_000,
       }),
     );
     // Another 429 that was in flight, with a shorter Retry-After: the later end is kept.
@@ -226,10 +226,14 @@ describe('AlertDeliveriesRepository', () => {
         outcome: 'retrying',
         httpStatus: 429,
         nextAttemptAt: T + 5000,
-        pauseChannelUntil: T + 5000,
+        pauseChannelMs: 5000,
       }),
     );
-    expect(await repo.channelPausedUntil(paused, T + 1000)).toBe(T + 10_000);
+    // The end is the database's clock plus the pause (PAUSE_CLOCK), whatever clock the claims are given.
+    const [{ dbNow }] = await sqlQuery<{ dbNow: Date }>(pool, 'SELECT now() AS "dbNow"');
+    const until = await repo.channelPausedUntil(paused);
+    expect(until).toBeGreaterThanOrEqual(dbNow.getTime() + 55_000);
+    expect(until).toBeLessThanOrEqual(dbNow.getTime() + 60_000);
     const [flowing] = await repo.enqueue(
       [{ channelId: other, groupKey: 'g1', notification: 'x' }],
       undefined,
@@ -243,7 +247,17 @@ describe('AlertDeliveriesRepository', () => {
     expect((await repo.listPending(paused)).map((p) => [p.id, p.attempts, p.nextAttemptAt])).toEqual(
       ids.map((id) => [id, 0, T]),
     );
-    expect(await repo.channelPausedUntil(paused, T + 10_000)).toBeNull();
+    // A replica whose clock runs two hours ahead of the database's still finds it paused (the end is compared on the
+    // database's clock, as it was computed).
+    const ahead = await repo.claimDue('skewed', Date.now() + 7_200_000, 100, 30_000);
+    await repo.releaseClaims('skewed');
+    expect(ahead.filter((p) => p.channelId === paused)).toEqual([]);
+    await sqlExecute(
+      pool,
+      `UPDATE alert_channel_pauses SET paused_until = now() - interval '1 ms' WHERE channel_id = $1`,
+      [paused],
+    );
+    expect(await repo.channelPausedUntil(paused)).toBeNull();
     // Once it ends, the channel's messages come in their order (the oldest first, one at a time with perChannel 1).
     const after = (await repo.claimDue('c', T + 10_001, 100, 30_000, 1)).filter((p) => p.channelId === paused);
     expect(after.map((p) => p.id)).toEqual([ids[0]]);

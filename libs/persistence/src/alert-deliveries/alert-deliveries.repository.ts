@@ -11,7 +11,7 @@ import {
   type SqlPool,
   type SqlTx,
 } from '../sql/sql-pool';
-import { clean, iso, jsonOrNull, ms } from '../sql-values';
+import { clean, iso, jsonOrNull, ms, PAUSE_END } from '../sql-values';
 
 // Alert notification delivery (writer: aggregator): the queue of messages still to send, with their next
 // attempt time (a retry schedule survives a restart), and the log of every attempt. See the migration
@@ -63,12 +63,12 @@ export interface DeliveryAttempt {
   /** With `retrying`: what is left to send, replacing the message's notification (default: kept as it is). */
   notification?: unknown;
   /**
-   * The receiver rate limits the channel (429, or 503 with Retry-After): the whole channel pauses until then (ms), for
-   * every replica. With `retrying`, this message is not charged the attempt: it keeps its attempt count and its place
+   * The receiver rate limits the channel (429, or 503 with Retry-After): the whole channel pauses for this long (ms)
+   * from the database's clock when recorded (see PAUSE_CLOCK), for every replica. With `retrying`, this message is not charged the attempt: it keeps its attempt count and its place
    * (its due time), so the channel's messages go out in their order once the pause ends. (With `failed` — the message
    * too old to wait — it is removed, and the channel pauses all the same.)
    */
-  pauseChannelUntil?: number;
+  pauseChannelMs?: number;
 }
 
 /** An alert a logged message carried: its fingerprint, rule name, target and status in the message. */
@@ -252,7 +252,7 @@ export class AlertDeliveriesRepository {
                WHERE o.channel_id = q.channel_id AND o.group_hash = q.group_hash AND o.seq < q.seq)
              AND NOT EXISTS (
                SELECT 1 FROM alert_channel_pauses p
-               WHERE p.channel_id = q.channel_id AND p.paused_until > $1::timestamptz)
+               WHERE p.channel_id = q.channel_id AND p.paused_until > now())
          ),
          due AS (
            SELECT q.id FROM alert_delivery_queue q JOIN ready r ON r.id = q.id
@@ -307,30 +307,30 @@ export class AlertDeliveriesRepository {
    * Logs an attempt and moves its message on, in one transaction: retried at `attempt.nextAttemptAt`
    * (outcome `retrying`), else removed from the queue. Only the claim's owner moves it: a claim that
    * expired and went to another replica is left to that one (the attempt is still logged). With
-   * `pauseChannelUntil`: the channel pauses until then (a later end kept when one is set already), and a `retrying`
+   * `pauseChannelMs`: the channel pauses that long (a later end kept when one is set already), and a `retrying`
    * message is handed back as it was (attempts, due time), to go out in its place when the pause ends.
    */
   async recordAttempt(owner: string, attempt: DeliveryAttempt): Promise<void> {
     const pool = this.pool as SqlPool;
     await runInSqlTransaction(pool, async (tx) => {
       await this.insertLog(tx, attempt);
-      if (attempt.pauseChannelUntil !== undefined)
+      if (attempt.pauseChannelMs !== undefined)
         await sqlExecute(
           tx,
           `INSERT INTO alert_channel_pauses (channel_id, paused_until, http_status, reason, updated_at)
-           VALUES ($1, $2::timestamptz, $3, $4, $5::timestamptz)
+           VALUES ($1, ${PAUSE_END('$2')}, $3, $4, $5::timestamptz)
            ON CONFLICT (channel_id) DO UPDATE SET
              paused_until = GREATEST(alert_channel_pauses.paused_until, EXCLUDED.paused_until),
              http_status = EXCLUDED.http_status, reason = EXCLUDED.reason, updated_at = EXCLUDED.updated_at`,
           [
             clean(attempt.channelId),
-            iso(attempt.pauseChannelUntil),
+            attempt.pauseChannelMs,
             attempt.httpStatus,
             attempt.error === null ? null : truncateText(clean(attempt.error), DELIVERY_ERROR_MAX),
             iso(attempt.at),
           ],
         );
-      if (attempt.outcome === 'retrying' && attempt.pauseChannelUntil !== undefined)
+      if (attempt.outcome === 'retrying' && attempt.pauseChannelMs !== undefined)
         await sqlExecute(
           tx,
           `UPDATE alert_delivery_queue SET claimed_until = NULL, claimed_by = NULL WHERE id = $1::uuid AND claimed_by = $2`,
@@ -358,14 +358,14 @@ export class AlertDeliveriesRepository {
     });
   }
 
-  /** When a channel's pause ends (ms), or null when it is not paused at `now`. */
-  async channelPausedUntil(channelId: string, now = Date.now()): Promise<number | null> {
+  /** When a channel's pause ends (ms), or null when it is not paused now (the database's clock: PAUSE_CLOCK). */
+  async channelPausedUntil(channelId: string): Promise<number | null> {
     try {
       const rows = await sqlQuery<{ until: number }>(
         this.pool,
         `SELECT ${epoch('paused_until')} AS until FROM alert_channel_pauses
-         WHERE channel_id = $1 AND paused_until > $2::timestamptz`,
-        [channelId, iso(now)],
+         WHERE channel_id = $1 AND paused_until > now()`,
+        [channelId],
       );
       return ms(rows[0]?.until ?? null);
     } catch (err) {

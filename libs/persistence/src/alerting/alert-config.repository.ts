@@ -24,6 +24,11 @@ export interface AlertConfigRecord<S = Record<string, unknown>> {
   createdAt: string;
   updatedAt: string;
   secretsRedacted?: Record<string, unknown>;
+  /**
+   * Channels, as find and list read them: when its rate-limit pause ends (ISO, the database's clock), null when it is
+   * not paused now. Absent where not read (all, and writes: a write ends the pause).
+   */
+  pausedUntil?: string | null;
 }
 
 /** A row to write. For channels, `secrets` (sealed, by field) and `secretsRedacted` replace what is stored. */
@@ -45,11 +50,19 @@ interface Row {
   created_at: Date;
   updated_at: Date;
   secrets_redacted?: Record<string, unknown>;
+  paused_until?: Date | null;
 }
 
 function columns(area: AlertConfigArea): string {
   const base = 'id, spec, content_hash, version, created_at, updated_at';
   return area === 'channels' ? `${base}, secrets_redacted` : base;
+}
+
+/** What find and list read: a channel with the end of its rate-limit pause (alert_channel_pauses) still running. */
+function readColumns(area: AlertConfigArea): string {
+  if (area !== 'channels') return columns(area);
+  return `${columns(area)}, (SELECT p.paused_until FROM alert_channel_pauses p
+    WHERE p.channel_id = notification_channels.id AND p.paused_until > now()) AS paused_until`;
 }
 
 function toRecord<S>(r: Row): AlertConfigRecord<S> {
@@ -62,6 +75,8 @@ function toRecord<S>(r: Row): AlertConfigRecord<S> {
     updatedAt: new Date(r.updated_at).toISOString(),
   };
   if (r.secrets_redacted !== undefined) out.secretsRedacted = r.secrets_redacted;
+  if (r.paused_until !== undefined)
+    out.pausedUntil = r.paused_until === null ? null : new Date(r.paused_until).toISOString();
   return out;
 }
 
@@ -74,9 +89,11 @@ export class AlertConfigRepository {
     id: string,
     tx?: SqlTx,
   ): Promise<AlertConfigRecord<S> | null> {
-    const rows = await sqlQuery<Row>(tx ?? this.pool, `SELECT ${columns(area)} FROM ${TABLES[area]} WHERE id = $1`, [
-      id,
-    ]).catch((err: unknown) => rethrowSql(err));
+    const rows = await sqlQuery<Row>(
+      tx ?? this.pool,
+      `SELECT ${readColumns(area)} FROM ${TABLES[area]} WHERE id = $1`,
+      [id],
+    ).catch((err: unknown) => rethrowSql(err));
     return rows[0] ? toRecord<S>(rows[0]) : null;
   }
 
@@ -96,7 +113,7 @@ export class AlertConfigRepository {
   ): Promise<AlertConfigRecord<S>[]> {
     const rows = await sqlQuery<Row>(
       this.pool,
-      `SELECT ${columns(area)} FROM ${TABLES[area]}
+      `SELECT ${readColumns(area)} FROM ${TABLES[area]}
        WHERE ($1::text IS NULL OR id COLLATE "C" > $1::text COLLATE "C") ORDER BY id COLLATE "C" LIMIT $2`,
       [q.afterId ?? null, q.limit],
     ).catch((err: unknown) => rethrowSql(err));
@@ -170,15 +187,32 @@ export class AlertConfigRepository {
          .join(', ')}`,
       [JSON.stringify(writes), version],
     ).catch((err: unknown) => rethrowSql(err));
+    // A changed (or disabled) channel's rate-limit pause ends with the change, in its transaction: its receiver's
+    // config was fixed or it was turned off, and the edited channel is not held back up to an hour for the old one.
+    if (channel)
+      await this.endPauses(
+        tx,
+        rows.map((r) => r.id),
+      );
     const byId = new Map(rows.map((r) => [r.id, toRecord<S>(r)]));
     return writes.map((w) => byId.get(w.id)).filter((r): r is AlertConfigRecord<S> => r !== undefined);
   }
 
+  /** Deletes entries; a deleted channel's rate-limit pause goes with it (alert_channel_pauses has no foreign key). */
   async delete(tx: SqlTx, area: AlertConfigArea, ids: readonly string[]): Promise<number> {
     if (ids.length === 0) return 0;
-    return sqlExecute(tx, `DELETE FROM ${TABLES[area]} WHERE id = ANY($1::text[])`, [[...ids]]).catch((err: unknown) =>
-      rethrowSql(err),
+    const n = await sqlExecute(tx, `DELETE FROM ${TABLES[area]} WHERE id = ANY($1::text[])`, [[...ids]]).catch(
+      (err: unknown) => rethrowSql(err),
     );
+    if (area === 'channels') await this.endPauses(tx, ids);
+    return n;
+  }
+
+  private async endPauses(tx: SqlTx, channelIds: readonly string[]): Promise<void> {
+    if (channelIds.length === 0) return;
+    await sqlExecute(tx, 'DELETE FROM alert_channel_pauses WHERE channel_id = ANY($1::text[])', [
+      [...channelIds],
+    ]).catch((err: unknown) => rethrowSql(err));
   }
 
   /**

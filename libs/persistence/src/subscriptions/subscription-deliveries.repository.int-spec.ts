@@ -176,19 +176,20 @@ describe('SubscriptionDeliveriesRepository: a subscription paused (its receiver 
     const before = await dueOf(paused);
     const claimed = (await repo.claimDue('a', 100, 60_000, 2)).filter((d) => d.subscriptionId === paused);
     expect(claimed.map((d) => d.id)).toEqual(ids.slice(0, 2));
-    const until = Date.now() + 60_000;
     const limited = { outcome: 'retry' as const, httpStatus: 429, error: 'HTTP 429 (rate limited)', durationMs: 2 };
+    const [{ dbNow }] = await sqlQuery<{ dbNow: Date }>(pool, 'SELECT now() AS "dbNow"');
     // Both sends under way came back 429, recorded together (one pause row, the later end kept).
     const kept = await repo.recordMany('a', [
-      { id: ids[0], attempt: limited, retryAt: null, pause: { subscriptionId: paused, until } },
-      { id: ids[1], attempt: limited, retryAt: null, pause: { subscriptionId: paused, until: until - 30_000 } },
+      { id: ids[0], attempt: limited, retryAt: null, pause: { subscriptionId: paused, ms: 60_000 } },
+      { id: ids[1], attempt: limited, retryAt: null, pause: { subscriptionId: paused, ms: 30_000 } },
     ]);
     expect(kept).toEqual(new Set(ids.slice(0, 2)));
     // A shorter Retry-After recorded later does not shorten it (and pauses even from a send whose claim was lost).
-    expect(await repo.record('a', ids[2], limited, null, { subscriptionId: paused, until: until - 10_000 })).toBe(
-      false,
-    );
-    expect(await repo.pausedUntil(paused)).toBe(until);
+    expect(await repo.record('a', ids[2], limited, null, { subscriptionId: paused, ms: 50_000 })).toBe(false);
+    // The end is the database's clock plus the pause (PAUSE_CLOCK), not the aggregator's.
+    const until = await repo.pausedUntil(paused);
+    expect(until).toBeGreaterThanOrEqual(dbNow.getTime() + 60_000);
+    expect(until).toBeLessThan(dbNow.getTime() + 65_000);
     await queue(other, 1);
     // Another owner: the other subscription's delivery, none of the paused one's.
     const during = await repo.claimDue('b', 100, 60_000);
@@ -215,30 +216,29 @@ describe('SubscriptionDeliveriesRepository: a subscription paused (its receiver 
     const sub = `sub-${randomUUID()}`;
     const [id] = await queue(sub, 1);
     await repo.claimDue('a', 100, 60_000);
-    const until = Date.now() + 60_000;
     await repo.record(
       'a',
       id,
       { outcome: 'failed', httpStatus: 429, error: 'HTTP 429 (gave up)', durationMs: 1 },
       null,
-      { subscriptionId: sub, until },
+      { subscriptionId: sub, ms: 60_000 },
     );
     expect((await repo.bySubscription(sub))[0]).toMatchObject({ state: 'failed', attempts: 1 });
-    expect(await repo.pausedUntil(sub)).toBe(until);
+    expect(await repo.pausedUntil(sub)).toBeGreaterThan(Date.now() + 50_000);
   });
 
   it('pauses that ended are deleted with the retention, a pause still running is kept', async () => {
     const ended = `sub-${randomUUID()}`;
     const running = `sub-${randomUUID()}`;
-    for (const [sub, until] of [
-      [ended, Date.now() - 3_600_000],
-      [running, Date.now() + 3_600_000],
+    for (const [sub, ms] of [
+      [ended, -3_600_000],
+      [running, 3_600_000],
     ] as const) {
       const [id] = await queue(sub, 1);
       await repo.claimDue('p', 100, 60_000);
       await repo.record('p', id, { outcome: 'retry', httpStatus: 429, error: null, durationMs: 1 }, null, {
         subscriptionId: sub,
-        until,
+        ms,
       });
       await repo.release('p');
     }

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { truncateText } from '@fleetwatch/contracts';
 import { rethrowSql, SQL_POOL, sqlExecute, sqlQuery, type SqlHandle } from '../sql/sql-pool';
-import { clean } from '../sql-values';
+import { clean, PAUSE_END } from '../sql-values';
 
 // subscription_deliveries and subscription_delivery_attempts (issue 18; writer: aggregator). A delivery is
 // queued once per (subscription, status event): a redelivered event inserts nothing (at-least-once from the
@@ -44,12 +44,12 @@ export interface SubscriptionAttemptRecord {
   /** With `retry`: when it is due again (null: its due time is kept). */
   retryAt: number | null;
   /**
-   * The receiver rate limits (429, or 503 with Retry-After): the whole subscription pauses until `until` (ms), for
-   * every replica (a later end kept when one is set already). With `retry`, the delivery is not charged the attempt:
+   * The receiver rate limits (429, or 503 with Retry-After): the whole subscription pauses for `ms` from the
+   * database's clock when recorded (PAUSE_CLOCK in sql-values), for every replica (a later end kept when one is set already). With `retry`, the delivery is not charged the attempt:
    * it keeps its attempt count and its due time (its place), so the subscription's deliveries go out in their order
    * once the pause ends. (With `failed` — too old to wait — it ends, and the subscription pauses all the same.)
    */
-  pause?: { subscriptionId: string; until: number };
+  pause?: { subscriptionId: string; ms: number };
 }
 
 export interface SubscriptionDeliveryRow {
@@ -159,15 +159,15 @@ export class SubscriptionDeliveriesRepository {
     const rows = await sqlQuery<{ id: string }>(
       this.pool,
       `WITH input AS (
-         SELECT *, (state = 'pending' AND paused_until IS NOT NULL) AS waits
+         SELECT *, (state = 'pending' AND pause_ms IS NOT NULL) AS waits, ${PAUSE_END('pause_ms')} AS paused_until
          FROM unnest($2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::int[], $8::int[],
-                     $9::text[], $10::timestamptz[])
-           AS i(id, state, error, retry_at, outcome, http_status, duration_ms, paused_subscription, paused_until)
+                     $9::text[], $10::float8[])
+           AS i(id, state, error, retry_at, outcome, http_status, duration_ms, paused_subscription, pause_ms)
        ), paused AS (
          -- One row a subscription (ON CONFLICT updates a row once per statement): the latest end asked for.
          INSERT INTO subscription_pauses (subscription_id, paused_until, http_status, reason, updated_at)
          SELECT DISTINCT ON (paused_subscription) paused_subscription, paused_until, http_status, error, now()
-         FROM input WHERE paused_until IS NOT NULL ORDER BY paused_subscription, paused_until DESC
+         FROM input WHERE pause_ms IS NOT NULL ORDER BY paused_subscription, paused_until DESC
          ON CONFLICT (subscription_id) DO UPDATE SET
            paused_until = GREATEST(subscription_pauses.paused_until, EXCLUDED.paused_until),
            http_status = EXCLUDED.http_status, reason = EXCLUDED.reason, updated_at = EXCLUDED.updated_at
@@ -197,7 +197,7 @@ export class SubscriptionDeliveriesRepository {
         items.map((i) => i.attempt.httpStatus),
         items.map((i) => i.attempt.durationMs),
         items.map((i) => i.pause?.subscriptionId ?? null),
-        items.map((i) => (i.pause ? new Date(i.pause.until).toISOString() : null)),
+        items.map((i) => i.pause?.ms ?? null),
       ],
     ).catch((err: unknown) => rethrowSql(err));
     return new Set(rows.map((r) => r.id));
@@ -258,7 +258,7 @@ export class SubscriptionDeliveriesRepository {
     }));
   }
 
-  /** When a subscription's pause ends (ms), or null when it is not paused now. */
+  /** When a subscription's pause ends (ms), or null when it is not paused now (the database's clock). */
   async pausedUntil(subscriptionId: string): Promise<number | null> {
     const rows = await sqlQuery<{ until: Date }>(
       this.pool,

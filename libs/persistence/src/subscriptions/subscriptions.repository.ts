@@ -11,6 +11,11 @@ export interface SubscriptionRecord<S = Record<string, unknown>> {
   version: number;
   createdAt: string;
   updatedAt: string;
+  /**
+   * As find and list read it: when its rate-limit pause ends (ISO, the database's clock), null when it is not paused
+   * now. Absent where not read (enabled, and writes: a write ends the pause).
+   */
+  pausedUntil?: string | null;
 }
 
 interface Row {
@@ -19,18 +24,25 @@ interface Row {
   version: number;
   created_at: Date;
   updated_at: Date;
+  paused_until?: Date | null;
 }
 
 const COLUMNS = 'id, spec, version, created_at, updated_at';
+/** What find and list read: with the end of its rate-limit pause (subscription_pauses) still running. */
+const READ_COLUMNS = `${COLUMNS}, (SELECT p.paused_until FROM subscription_pauses p
+  WHERE p.subscription_id = status_subscriptions.id AND p.paused_until > now()) AS paused_until`;
 
 function toRecord<S>(r: Row): SubscriptionRecord<S> {
-  return {
+  const out: SubscriptionRecord<S> = {
     id: r.id,
     spec: r.spec as S,
     version: r.version,
     createdAt: new Date(r.created_at).toISOString(),
     updatedAt: new Date(r.updated_at).toISOString(),
   };
+  if (r.paused_until !== undefined)
+    out.pausedUntil = r.paused_until === null ? null : new Date(r.paused_until).toISOString();
+  return out;
 }
 
 /** The sealing context of a subscription's secret (a sealed value opens only for its own subscription). */
@@ -41,9 +53,11 @@ export class SubscriptionsRepository {
   constructor(@Inject(SQL_POOL) private readonly pool: SqlHandle) {}
 
   async find<S = Record<string, unknown>>(id: string, tx?: SqlTx): Promise<SubscriptionRecord<S> | null> {
-    const rows = await sqlQuery<Row>(tx ?? this.pool, `SELECT ${COLUMNS} FROM status_subscriptions WHERE id = $1`, [
-      id,
-    ]).catch((err: unknown) => rethrowSql(err));
+    const rows = await sqlQuery<Row>(
+      tx ?? this.pool,
+      `SELECT ${READ_COLUMNS} FROM status_subscriptions WHERE id = $1`,
+      [id],
+    ).catch((err: unknown) => rethrowSql(err));
     return rows[0] ? toRecord<S>(rows[0]) : null;
   }
 
@@ -51,7 +65,7 @@ export class SubscriptionsRepository {
   async list<S = Record<string, unknown>>(q: { afterId?: string; limit: number }): Promise<SubscriptionRecord<S>[]> {
     const rows = await sqlQuery<Row>(
       this.pool,
-      `SELECT ${COLUMNS} FROM status_subscriptions
+      `SELECT ${READ_COLUMNS} FROM status_subscriptions
        WHERE ($1::text IS NULL OR id COLLATE "C" > $1::text COLLATE "C") ORDER BY id COLLATE "C" LIMIT $2`,
       [q.afterId ?? null, q.limit],
     ).catch((err: unknown) => rethrowSql(err));
@@ -81,7 +95,11 @@ export class SubscriptionsRepository {
     return toRecord<S>(rows[0]);
   }
 
-  /** Replaces the spec; the secret only when `sealedSecret` is given. */
+  /**
+   * Replaces the spec; the secret only when `sealedSecret` is given. A rate-limit pause of the subscription ends with
+   * the change (or the disabling), in its transaction: its receiver was fixed or turned off, and it is not held back
+   * up to an hour for the old one.
+   */
   async update<S>(
     tx: SqlTx,
     w: { id: string; name: string; spec: S; sealedSecret?: string },
@@ -93,11 +111,21 @@ export class SubscriptionsRepository {
          updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
       [w.id, w.name, JSON.stringify(w.spec), w.sealedSecret ?? null, version],
     ).catch((err: unknown) => rethrowSql(err));
+    if (rows[0]) await this.endPause(tx, w.id);
     return rows[0] ? toRecord<S>(rows[0]) : null;
   }
 
+  /** Deletes it; its rate-limit pause goes with it (subscription_pauses has no foreign key). */
   async delete(tx: SqlTx, id: string): Promise<number> {
-    return sqlExecute(tx, 'DELETE FROM status_subscriptions WHERE id = $1', [id]).catch((err: unknown) =>
+    const n = await sqlExecute(tx, 'DELETE FROM status_subscriptions WHERE id = $1', [id]).catch((err: unknown) =>
+      rethrowSql(err),
+    );
+    await this.endPause(tx, id);
+    return n;
+  }
+
+  private async endPause(tx: SqlTx, id: string): Promise<void> {
+    await sqlExecute(tx, 'DELETE FROM subscription_pauses WHERE subscription_id = $1', [id]).catch((err: unknown) =>
       rethrowSql(err),
     );
   }

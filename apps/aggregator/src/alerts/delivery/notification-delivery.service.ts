@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { InvalidError, UnavailableError } from '@fleetwatch/domain';
 import {
   buildChannelRequest,
-  channelPauseMs,
+  decideRateLimit,
   channelSecretValues,
   clip,
   decideRetry,
@@ -608,19 +608,18 @@ export class NotificationDelivery {
     error: string | null,
     at: number,
   ): DeliveryAttempt | null {
-    const pauseMs = channelPauseMs(result.httpStatus, result.retryAfterMs, this.options.channelPause);
-    if (pauseMs === null) return null;
+    const limited = decideRateLimit(this.options.policy, this.options.channelPause, result, p.createdAt, at);
+    if (limited === null) return null;
     this.metrics.rateLimited(channelType);
-    const until = at + pauseMs;
+    const { until, pauseMs } = limited;
     const common = { ...base, channelType, httpStatus: result.httpStatus, durationMs: result.durationMs, at };
-    if (until - p.createdAt > this.options.policy.maxAgeMs) {
-      const reason = `gave up: older than ${Math.round(this.options.policy.maxAgeMs / 60_000)} min`;
+    if (!limited.wait) {
       return {
         ...common,
         outcome: 'failed',
-        error: clip(`${error ?? 'rate limited'} (${reason})`, DELIVERY_ERROR_MAX),
+        error: clip(`${error ?? 'rate limited'} (${limited.reason})`, DELIVERY_ERROR_MAX),
         nextAttemptAt: null,
-        pauseChannelUntil: until,
+        pauseChannelMs: pauseMs,
       };
     }
     return {
@@ -631,7 +630,7 @@ export class NotificationDelivery {
         DELIVERY_ERROR_MAX,
       ),
       nextAttemptAt: until,
-      pauseChannelUntil: until,
+      pauseChannelMs: pauseMs,
     };
   }
 

@@ -443,7 +443,7 @@ describe('rateLimitedOutcome', () => {
     expect(rateLimitedOutcome(POLICY, PAUSE, d, answer(status, after), NOW)).toEqual({
       outcome: 'retry',
       error: `HTTP ${status} (rate limited: the subscription pauses until ${new Date(until).toISOString()}; not counted as an attempt)`,
-      pause: { subscriptionId: 'sub-1', until },
+      pause: { subscriptionId: 'sub-1', ms: until - NOW },
     });
   });
 
@@ -461,7 +461,7 @@ describe('rateLimitedOutcome', () => {
     expect(rateLimitedOutcome(POLICY, PAUSE, old, answer(429, 30_000), NOW)).toEqual({
       outcome: 'failed',
       error: 'HTTP 429 (gave up: older than 120 min)',
-      pause: { subscriptionId: 'sub-1', until: NOW + 30_000 },
+      pause: { subscriptionId: 'sub-1', ms: 30_000 },
     });
   });
 });

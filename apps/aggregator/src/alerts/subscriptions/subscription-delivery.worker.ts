@@ -1,5 +1,5 @@
 import {
-  channelPauseMs,
+  decideRateLimit,
   decideRetry,
   DEFAULT_CHANNEL_PAUSE,
   signedStatusChangeHeaders,
@@ -73,21 +73,15 @@ export function rateLimitedOutcome(
   d: Pick<ClaimedSubscriptionDelivery, 'subscriptionId' | 'createdAt'>,
   result: Pick<SendResult, 'httpStatus' | 'retryAfterMs' | 'error'>,
   now: number,
-): { outcome: 'retry' | 'failed'; error: string; pause: { subscriptionId: string; until: number } } | null {
-  const pauseMs = channelPauseMs(result.httpStatus, result.retryAfterMs, pause);
-  if (pauseMs === null) return null;
-  const until = now + pauseMs;
+): { outcome: 'retry' | 'failed'; error: string; pause: { subscriptionId: string; ms: number } } | null {
+  const limited = decideRateLimit(policy, pause, result, d.createdAt, now);
+  if (limited === null) return null;
   const answer = result.error ?? `HTTP ${result.httpStatus}`;
-  const paused = { subscriptionId: d.subscriptionId, until };
-  if (until - d.createdAt > policy.maxAgeMs)
-    return {
-      outcome: 'failed',
-      error: `${answer} (gave up: older than ${Math.round(policy.maxAgeMs / 60_000)} min)`,
-      pause: paused,
-    };
+  const paused = { subscriptionId: d.subscriptionId, ms: limited.pauseMs };
+  if (!limited.wait) return { outcome: 'failed', error: `${answer} (${limited.reason})`, pause: paused };
   return {
     outcome: 'retry',
-    error: `${answer} (rate limited: the subscription pauses until ${new Date(until).toISOString()}; not counted as an attempt)`,
+    error: `${answer} (rate limited: the subscription pauses until ${new Date(limited.until).toISOString()}; not counted as an attempt)`,
     pause: paused,
   };
 }

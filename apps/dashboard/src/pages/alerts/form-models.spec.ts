@@ -27,6 +27,7 @@ describe('channel form: secrets are write-only', () => {
   const stored = {
     id: 'c1',
     ...stamp,
+    pausedUntil: null,
     type: 'webhook',
     name: 'ops',
     enabled: true,
