@@ -31,7 +31,11 @@ const SILENT =
   Array.from({ length: 64 }, (_, k) => `catchup-silent-${k}`).find(
     (id) => shardOfInstance(id) === shardOfInstance(QUEUED[0]),
   ) ?? 'catchup-silent';
-const FILLERS = 2400;
+/**
+ * Fillers cost 10 ms each to store (a trigger below; commits are one at a time): a backlog of them takes seconds to
+ * drain whatever the machine's load, for little work (2,400 plain ones took 8 s alone and 47 s on a loaded box).
+ */
+const FILLERS = 200;
 /** The queued targets in the silent one's shard: its deadline waits for their updates (and the fillers before them). */
 const SAME_SHARD = QUEUED.filter((id) => shardOfInstance(id) === shardOfInstance(SILENT));
 
@@ -42,12 +46,21 @@ beforeAll(async () => {
   site = await createIsolatedTestSite('agg-catchup', {
     STALE_AFTER_SECONDS: String(STALE_S),
     SWEEP_INTERVAL_MS: String(SWEEP_MS),
-    // One observation per commit: a shard's backlog of a few hundred messages takes many sweeps to drain.
+    // One observation per commit: a backlog of slow fillers (below) takes many sweeps to drain.
     AGGREGATOR_BATCH_SIZE: '1',
     AGGREGATOR_BATCH_WAIT_MS: '0',
     AGGREGATOR_SHARD_CHECK_INTERVAL_MS: '200',
   });
+  // Fillers (instances named filler-*) cost 10 ms each to store: a backlog of them drains slowly on sleep, not on
+  // CPU (which a loaded CI box is short of).
+  await site.pg.query(`CREATE FUNCTION slow_filler() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN PERFORM pg_sleep(0.01); RETURN NULL; END $$`);
+  await site.pg.query(`CREATE TRIGGER slow_filler AFTER INSERT ON status_updates FOR EACH ROW
+    WHEN (NEW.instance_id LIKE 'filler-%') EXECUTE FUNCTION slow_filler()`);
 });
+
+/** Waits until `ms` past `from` (the deadlines counted from then have passed by then). */
+const until = (from: number, ms: number) => new Promise((r) => setTimeout(r, Math.max(0, from + ms - Date.now())));
 afterAll(async () => {
   await app?.close();
   await site?.dispose();
@@ -83,6 +96,8 @@ describe('deadline expiry after a restart', () => {
       async () => (await Promise.all([...QUEUED, SILENT].map(consensusEvents))).every((e) => e.at(-1) === 'UP'),
       { timeoutMs: 20_000, intervalMs: 50, description: 'every target UP' },
     );
+    // Every target's deadline counts from (at the latest) now.
+    const upAt = Date.now();
 
     await app.close();
     app = undefined;
@@ -95,7 +110,7 @@ describe('deadline expiry after a restart', () => {
       await site.bus.publisher.publishMany(
         QUEUED.map((id) => updateRequest(statusUpdate(id, 'running', down + k * 100))),
       );
-    await new Promise((r) => setTimeout(r, STALE_S * 1000 + 1500));
+    await until(upAt, STALE_S * 1000 + 1500);
 
     const ended = await holdsEnded();
     const restarted = Date.now();
@@ -148,14 +163,20 @@ describe('deadline expiry after a restart', () => {
       intervalMs: 50,
       description: `${silent} UP`,
     });
+    const upAt = Date.now();
     await app?.close();
     app = undefined;
     const down = Date.now();
-    await site.bus.publisher.publishMany(
-      Array.from({ length: 2 * FILLERS }, (_, i) => updateRequest(statusUpdate(`filler-${i}`, 'running', down))),
-    );
+    // A backlog of FILLERS (2 s or more to store) in the silent target's shard (whose hold is bounded here) and in
+    // that of the queued targets' updates behind it: the other shards have none.
+    for (const shard of new Set([shardOfInstance(silent), shardOfInstance(SILENT)])) {
+      const backlog = Array.from({ length: 20 * FILLERS }, (_, i) => `filler-bounded-${shard}-${i}`)
+        .filter((id) => shardOfInstance(id) === shard)
+        .slice(0, FILLERS);
+      await site.bus.publisher.publishMany(backlog.map((id) => updateRequest(statusUpdate(id, 'running', down))));
+    }
     await site.bus.publisher.publishMany(SAME_SHARD.map((id) => updateRequest(statusUpdate(id, 'running', down))));
-    await new Promise((r) => setTimeout(r, STALE_S * 1000 + 1500));
+    await until(upAt, STALE_S * 1000 + 1500);
 
     const ended = await holdsEnded();
     app = await startAggregator({ ...site.env, SWEEP_CATCH_UP_MAX_MS: '300' });

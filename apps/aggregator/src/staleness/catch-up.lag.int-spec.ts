@@ -231,7 +231,8 @@ describe('deadline expiry while a held shard cannot apply its queue', () => {
       const sentBefore = f.sent();
       proxy.pause();
       proxy.cut();
-      await new Promise((r) => setTimeout(r, STALE_S * 1000 + 3000));
+      // Past every deadline (STALE_S after an update applied before the outage began) by 2 s: ten sweeps after them.
+      await new Promise((r) => setTimeout(r, STALE_S * 1000 + 2000));
       // The consumer stopped applying (its commits wait behind the projections Redis does not take).
       expect((await f.stored()) - storedBefore).toBeLessThan((f.sent() - sentBefore) / 2);
       expect(await flaps(f)).toEqual([]);
@@ -257,7 +258,7 @@ describe('deadline expiry while a held shard cannot apply its queue', () => {
       const ended = await lagHoldsEnded();
       const targets = [...f.busy.map((id) => TargetIds.instance(id)), f.heartbeat.targetId];
       await site.pg.query('INSERT INTO hiccup SELECT unnest($1::text[])', [targets]);
-      await new Promise((r) => setTimeout(r, STALE_S * 1000 + 3000));
+      await new Promise((r) => setTimeout(r, STALE_S * 1000 + 2000));
       expect(await flaps(f)).toEqual([]);
       await site.pg.query('DELETE FROM hiccup');
       await drainedThenSilentStale(f, 'Postgres hiccup');
@@ -272,13 +273,14 @@ describe('deadline expiry while a held shard cannot apply its queue', () => {
   });
 
   it('the aggregator behind its queue by more than the deadlines: no target with an update queued in time goes STALE or DOWN', async () => {
-    // Commits of 100 observations: the fillers ahead take ten of them, ~1 s each.
+    // Commits of 100 observations: the fillers ahead take eight of them, ~1 s each.
     app = await startAggregator({ ...site.env, AGGREGATOR_MAX_OBSERVATIONS_PER_COMMIT: '100' });
     const f = await fleet('behind');
     try {
       const ended = await lagHoldsEnded();
-      // 1000 updates ahead of the busy targets' next ones, 10 ms each to store: the shard is ~10 s behind.
-      const fillers = inShard('lagfill', 1000);
+      // 800 updates ahead of the busy targets' next ones, 10 ms each to store: the shard is ~8 s behind, 3 s (15
+      // sweeps) past the deadlines of the busy targets' updates queued behind them.
+      const fillers = inShard('lagfill', 800);
       await site.bus.publisher.publishMany(fillers.map((id) => updateRequest(statusUpdate(id, 'running', Date.now()))));
       await new Promise((r) => setTimeout(r, STALE_S * 1000 + 2000));
       await drainedThenSilentStale(f, 'behind');
