@@ -208,6 +208,26 @@ export class ConfigWriter implements OnModuleInit {
     return rows.length;
   }
 
+  /**
+   * The head lock, waited for at most until the request's deadline (1 ms when it has passed: a redelivered request is
+   * still answered from its record when nobody holds the lock). A write holding the lock past a waiter's deadline
+   * (a large import) made the waiter hold a pool connection and an open transaction into the statement timeout, to
+   * answer a caller who had been told 503 long before.
+   */
+  private async lockHead(tx: SqlTransaction, request: WriteRequest | undefined) {
+    if (!request) return this.versions.lockHead(tx);
+    try {
+      return await this.versions.lockHead(tx, request.deadline.getTime() - Date.now());
+    } catch (err) {
+      if (isLockTimeout(err))
+        throw new UnavailableError(
+          "the request's deadline passed while waiting for the configuration lock (another write holds it); nothing was changed, try again",
+          1,
+        );
+      throw err;
+    }
+  }
+
   async write<R>(
     actor: Actor,
     work: (ctx: WriteContext) => Promise<WriteOutcome<R>>,
@@ -215,7 +235,7 @@ export class ConfigWriter implements OnModuleInit {
   ): Promise<R & { version: number }> {
     const { origin = 'local', request } = options;
     const committed = await runInSqlTransaction(this.pool, async (tx) => {
-      const head = await this.versions.lockHead(tx);
+      const head = await this.lockHead(tx, request);
       // A statement after the lock: it sees what the writer before committed.
       const state = await this.versions.writeState(tx, request?.id ?? null, request?.keyId ?? null);
       if (request && state.recorded) return { answer: replayOf<R>(state.recorded, request), created: false };
@@ -311,6 +331,9 @@ function areasOf(changes: ConfigChanges, extra: readonly ConfigArea[] = []): Con
   for (const a of extra) areas.add(a);
   return [...areas];
 }
+
+/** A lock wait that ran out (lock_timeout, SQLSTATE 55P03). */
+const isLockTimeout = (err: unknown): boolean => err instanceof UnavailableError && err.sqlState === '55P03';
 
 /** Throws (→ rollback, reply `unavailable`) when the RPC caller's deadline has passed. */
 function beforeDeadline(request: WriteRequest | undefined, doing: string): void {

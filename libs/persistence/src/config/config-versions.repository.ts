@@ -160,8 +160,18 @@ const CONFIG_HASH_SQL = `SELECT encode(sha256(convert_to(
 export class ConfigVersionsRepository {
   constructor(@Inject(SQL_POOL) private readonly pool: SqlHandle) {}
 
-  /** Locks the head row until the transaction ends: the next writer waits here. */
-  async lockHead(tx: SqlTx): Promise<ConfigHead> {
+  /**
+   * Locks the head row until the transaction ends: the next writer waits here — at most `waitMs` when given (the
+   * caller's deadline: past it nobody takes the answer, and a waiter held its pool connection and transaction into
+   * the statement timeout), then an UnavailableError with sqlState 55P03. The lock timeout stays set for the rest of
+   * the transaction (transaction-local): writers take turns on this lock, so later locks of the write are not
+   * contended by another writer.
+   */
+  async lockHead(tx: SqlTx, waitMs?: number): Promise<ConfigHead> {
+    if (waitMs !== undefined)
+      await sqlQuery(tx, `SELECT set_config('lock_timeout', $1, true)`, [`${Math.max(1, Math.ceil(waitMs))}ms`]).catch(
+        (err: unknown) => rethrowSql(err),
+      );
     return this.readHead(tx, 'FOR UPDATE');
   }
 
