@@ -948,6 +948,29 @@ describe("a container's updates are dated in the order they are sent", () => {
     });
   });
 
+  it("a container recreated under the same name while no watcher ran (compose up): its first update comes after the old one's last", async () => {
+    await withAppFailedAndInspectedHere(async (of, restart) => {
+      // Recreated while no watcher ran (docker compose up with a new image): the old container removed, a new one (a
+      // new id) under its name. The resync dates the new one's state by when it began, on the engine's clock 30 s
+      // behind this host's; the floor was kept per container id (the old one's forgotten, the new one has none), so
+      // it came before the old one's failure (dated here) and the aggregator ignored it: app-1 read failed while it ran.
+      let recreated = '';
+      await restart(() => {
+        engine.act('app-1', 'destroy', { quiet: true });
+        recreated = engine.add({ name: 'app-1', labels: { 'fleetwatch.watch': 'true' }, running: true, quiet: true });
+      });
+      await until('the new app-1 reported', () => of('app-1').filter((u) => u.status === 'running').length === 2);
+      // The events stream replays from just before the listing: the old container's destroy comes after the new one's
+      // state. Not reported: app-1 is the new container now, and that removal (dated after the instance's last update)
+      // would end it.
+      await new Promise((r) => setTimeout(r, 500));
+      expect(of('app-1').map((u) => u.status)).toEqual(['running', 'failed', 'running']);
+      expect(of('app-1')[2]).toMatchObject({ metadata: { containerId: recreated } });
+      const [, failedAt, againAt] = datesOf(of('app-1'));
+      expect(againAt).toBeGreaterThan(failedAt as number);
+    });
+  });
+
   it("a renamed container's old name is reported gone after its last state (the rename event dated by the engine)", async () => {
     await withAppFailedAndInspectedHere(async (of) => {
       // Renamed: the event is dated by the engine's clock, 30 s behind. Dated so, the old name's end came before its

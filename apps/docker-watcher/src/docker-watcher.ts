@@ -1,6 +1,14 @@
 import type Dockerode from 'dockerode';
 import { toStorable, truncateText, type StatusUpdateInput } from '@fleetwatch/contracts';
-import { datedAfter, datedAtMs, nextRetryDelayMs, type PushLog, type StatusPusher } from '@fleetwatch/pusher';
+import {
+  datedAfter,
+  datedAtMs,
+  InstanceFloors,
+  laterFloor,
+  nextRetryDelayMs,
+  type PushLog,
+  type StatusPusher,
+} from '@fleetwatch/pusher';
 import {
   eventSubject,
   instanceIdOf,
@@ -137,6 +145,12 @@ export class DockerWatcher {
   };
   private readonly known = new Map<string, Known>();
   /**
+   * When each pushed instance's (container name's) last update was dated, whichever container it was about: a
+   * container recreated under its name (a new id, no floor of its own) is dated after the old one's last update.
+   * Kept in the ledger.
+   */
+  private readonly floors: InstanceFloors;
+  /**
    * Containers whose state the engine could not tell (a 5xx for their inspect, or no answer twice while it answers
    * pings: `hung`). Inspected again in the background every probeAfterMs while a session lasts, and reported once it
    * answers — nothing else may come about them (a still-running container whose stuck lock clears sends no event).
@@ -181,8 +195,12 @@ export class DockerWatcher {
     private readonly log: PushLog,
     private readonly ledger: SentLedger,
   ) {
+    this.floors = new InstanceFloors(opts.maxAgeMs);
+    ledger.keepInstanceFloors(this.floors);
     pusher.onAccepted((updates) => {
       for (const u of updates) {
+        // The pusher's refreshes too (dated now, by it): a restarted watcher dates the instance after them.
+        if (typeof u.occurredAt === 'string') this.ledger.instanceDated(u.instanceId, Date.parse(u.occurredAt), true);
         const sent = this.inFlight.get(u.updateId as string);
         if (!sent) continue;
         this.inFlight.delete(u.updateId as string);
@@ -818,11 +836,13 @@ export class DockerWatcher {
     // Dated after the container's last update: an update dated by this host's clock (a state inspected again in the
     // background) and the next dated by the engine's (an event, a resync), a remote engine's clock behind, had the newer
     // state dated before the older, and the aggregator ignored it.
+    // And after the instance's last update, whichever container it was about: one recreated under the name (compose
+    // up: a new id) has no floor of its own, and its first state, dated by the engine, came before the old one's end.
     const sent = datedAfter(
       returning
         ? { ...update, updateId: saltedUpdateId(base, `${seenAt}:${history.length}`), occurredAt: seenAt }
         : update,
-      before?.at,
+      this.floorOf(before?.at, update.instanceId),
     );
     const at = datedAtMs(sent, before?.at);
     this.known.set(id, {
@@ -834,8 +854,9 @@ export class DockerWatcher {
     });
     this.stats.watched = this.known.size;
     if (this.pusher.enqueue(sent)) {
-      // Kept across a restart: the next run dates the container's first update after it.
+      // Kept across a restart: the next run dates the container's (and the instance's) first update after it.
       this.ledger.dated(id, at);
+      this.ledger.instanceDated(sent.instanceId, at);
       this.track(sent.updateId as string, {
         id,
         base,
@@ -850,11 +871,9 @@ export class DockerWatcher {
   private renamedAway(id: string, before: Known, newInstanceId: string, seenAt: string): void {
     // Dated after the old name's last update: a rename event dated by a remote engine's clock behind this host's came
     // before a state dated here, and the aggregator ignored the old name's end (it read running, then STALE).
-    const gone = datedAfter(
-      updateOfRemoved({ Id: id, Name: before.name, image: before.image }, seenAt, this.mapping()),
-      before.at,
-    );
-    this.pusher.enqueue(
+    const removal = updateOfRemoved({ Id: id, Name: before.name, image: before.image }, seenAt, this.mapping());
+    const gone = datedAfter(removal, this.floorOf(before.at, removal.instanceId));
+    const queued = this.pusher.enqueue(
       {
         ...gone,
         // Not the removal's own id: the container's real removal, later, must not be dropped as a repeat of this.
@@ -863,6 +882,12 @@ export class DockerWatcher {
       },
       { final: true },
     );
+    if (queued) this.ledger.instanceDated(gone.instanceId, datedAtMs(gone, undefined));
+  }
+
+  /** The floor of a container's next update: its own (`own`), or its instance's when that is later. */
+  private floorOf(own: number | undefined, instanceId: string): number | undefined {
+    return laterFloor(own, this.floors.get(instanceId));
   }
 
   private track(updateId: string, sent: Sent): void {
@@ -883,16 +908,23 @@ export class DockerWatcher {
     const name = hint.Name ?? hint.Names?.[0] ?? before?.name;
     // A container this watcher never saw and cannot name is nobody's target.
     if (!name && !before) return;
-    const update = datedAfter(
-      updateOfRemoved({ Id: id, Name: name, image: hint.image ?? before?.image }, at, this.mapping()),
-      before?.at,
-    );
+    // Another container known holds its name now (recreated under it: compose up; the old one's destroy replayed by
+    // the events stream after the resync found the new one): the instance is that one, and this removal — dated after
+    // the instance's last update (InstanceFloors) — would end it. Only forgotten, as the resync does.
+    const bare = name?.replace(/^\//, '');
+    if (bare && [...this.known.values()].some((k) => k.name === bare)) {
+      this.ledger.forget(id);
+      return;
+    }
+    const removal = updateOfRemoved({ Id: id, Name: name, image: hint.image ?? before?.image }, at, this.mapping());
+    const update = datedAfter(removal, this.floorOf(before?.at, removal.instanceId));
     const image = hint.image ?? before?.image;
     const datedAt = datedAtMs(update, before?.at);
     // The container's last update: the pusher stops reporting its instance again (refreshes).
     if (this.pusher.enqueue(update, { final: true })) {
       // Until the removal is accepted (the entry forgotten), a restarted watcher dates its next update after it.
       this.ledger.dated(id, datedAt);
+      this.ledger.instanceDated(update.instanceId, datedAt);
       this.track(update.updateId as string, {
         id,
         base: null,

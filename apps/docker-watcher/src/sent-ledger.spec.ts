@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { InstanceFloors } from '@fleetwatch/pusher';
 import { SentLedger } from './sent-ledger';
 
 const logs: string[] = [];
@@ -44,6 +45,34 @@ describe('SentLedger', () => {
       ['c1', { history: ['running'], name: 'web-1', image: 'nginx', at: 2_000 }],
       ['c2', { history: ['exited', 'running'], name: 'db-1', at: 3_000 }],
     ]);
+  });
+
+  it('keeps each pushed instance`s last sent date across a restart, whichever container it was about; old ones forgotten', async () => {
+    const file = join(dir, 'state.json');
+    const now = Date.now();
+    const a = new SentLedger(file, log, 10);
+    a.keepInstanceFloors(new InstanceFloors(3_600_000));
+    await a.load();
+    a.instanceDated('web-1', now - 2_000, true);
+    a.instanceDated('web-1', now - 5_000, true); // earlier than the one kept: the later stays
+    a.instanceDated('db-1', now - 7_200_000, true); // older than the horizon: can date nothing
+    await a.flush();
+    expect(JSON.parse(await readFile(file, 'utf8'))).toEqual({
+      version: 1,
+      containers: {},
+      instances: { 'web-1': now - 2_000 },
+    });
+    const floors = new InstanceFloors(3_600_000);
+    const b = new SentLedger(file, log);
+    b.keepInstanceFloors(floors);
+    await b.load();
+    expect(floors.get('web-1')).toBe(now - 2_000);
+    expect(floors.get('db-1')).toBeUndefined();
+    // A ledger read without them (the version before drops what it does not know): its containers all the same.
+    const c = new SentLedger(file, log);
+    await c.load();
+    expect([...c.all]).toEqual([]);
+    expect(logs).toEqual([]);
   });
 
   it('reads a ledger written before dates were kept (no `at`): its entries, no date, nothing logged', async () => {

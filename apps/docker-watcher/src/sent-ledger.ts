@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { JsonStateFile, type PushLog } from '@fleetwatch/pusher';
+import { InstanceFloors, JsonStateFile, type PushLog } from '@fleetwatch/pusher';
 
 /** What the ingest accepted for one container: the (unsalted) state ids, oldest first, and how to name it. */
 export interface LedgerEntry {
@@ -25,6 +25,11 @@ const fileSchema = z.object({
       at: z.number().int().nonnegative().max(8.64e15).optional(),
     }),
   ),
+  /**
+   * When the last update of each pushed instance (a container's name) was dated, whichever container it was about
+   * (InstanceFloors). Absent in ledgers written before it was kept; a watcher of the version before drops it.
+   */
+  instances: z.record(z.string().max(512), z.number().int().nonnegative().max(8.64e15)).optional(),
 });
 
 /**
@@ -37,26 +42,52 @@ const fileSchema = z.object({
  * Only accepted updates are recorded: one still queued when the process died is sent again. Each container's last
  * update sent is dated here too (`at`): its first update after a restart — a state dated by when it began, by a
  * remote engine's clock behind this host's — is dated after it, or the aggregator (which keeps the newest
- * observation) took it for older than the one it holds and ignored it.
+ * observation) took it for older than the one it holds and ignored it. So is each pushed instance's (`instances`, by
+ * name): a container recreated under its name (a new id) has no entry of its own, and its first update is dated after
+ * the old one's last all the same.
  */
 export class SentLedger {
   private readonly entries = new Map<string, LedgerEntry>();
   private readonly state: JsonStateFile<z.infer<typeof fileSchema>>;
+  /** The pushed instances' floors kept with the ledger (keepInstanceFloors); none: not kept. */
+  private floors: InstanceFloors | undefined;
 
   constructor(file: string | undefined, log: PushLog, debounceMs = 500) {
     this.state = new JsonStateFile(
       file,
       fileSchema,
-      () => ({ version: 1 as const, containers: Object.fromEntries(this.entries) }),
+      () => {
+        const instances = this.floors?.toRecord();
+        return {
+          version: 1 as const,
+          containers: Object.fromEntries(this.entries),
+          ...(instances && Object.keys(instances).length > 0 ? { instances } : {}),
+        };
+      },
       log,
       debounceMs,
     );
+  }
+
+  /** The floors per pushed instance the ledger keeps (filled by load, written with the ledger). */
+  keepInstanceFloors(floors: InstanceFloors): void {
+    this.floors = floors;
   }
 
   /** Reads the file; a missing file is an empty ledger, an unreadable one is logged and ignored. */
   async load(): Promise<void> {
     const data = await this.state.load();
     for (const [id, entry] of Object.entries(data?.containers ?? {})) this.entries.set(id, entry);
+    this.floors?.load(data?.instances);
+  }
+
+  /**
+   * An update of the pushed instance `instanceId` was sent dated `at` (epoch ms): kept as its floor. Written to the file
+   * when `accepted` (the ingest took it), else with the next write (an acceptance, the write at stop): a watcher that
+   * sends what is never delivered writes nothing.
+   */
+  instanceDated(instanceId: string, at: number | undefined, accepted = false): void {
+    if (this.floors?.sent(instanceId, at) && accepted) this.state.changed();
   }
 
   get all(): ReadonlyMap<string, LedgerEntry> {

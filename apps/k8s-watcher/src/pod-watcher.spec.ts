@@ -577,6 +577,50 @@ describe("a pod's updates are dated in the order they are sent", () => {
     expect(dated('shop/web-a')[2]).toBeGreaterThan(crashAt);
   });
 
+  it("a StatefulSet's pod recreated under its name (a new uid) while the watch was gone (410): dated after the old pod's last", async () => {
+    kube.add(podFixtures.running('web-0', 'shop', on, new Date(Date.now() - 60_000).toISOString()));
+    const w = startWatcher();
+    await until('a watch is open', () => kube.openWatches === 1 && statusesOf('shop/web-0').length === 1);
+    kube.update('shop', 'web-0', (p) => podFixtures.crashLoop(p));
+    await until('the crash seen', () => statusesOf('shop/web-0').length === 2);
+    const crashAt = dated('shop/web-0')[1] as number;
+    // Deleted and recreated by its StatefulSet (same name, a new uid), missed by the watch (410): the new pod's times,
+    // from a clock a second behind, are before the crash's receipt. The floor was kept per uid (the new one has none),
+    // so it was dated before the crash and the aggregator (which keeps the newest) ignored it: web-0 DOWN while it ran.
+    kube.remove('shop', 'web-0', true);
+    const recreated = kube.add(podFixtures.running('web-0', 'shop', on, new Date(crashAt - 1000).toISOString()), true);
+    kube.compact();
+    await until('relist after the 410', () => w.stats.gone === 1 && w.stats.relists === 2);
+    await until('the new pod seen', () => statusesOf('shop/web-0').length === 3);
+    expect(statusesOf('shop/web-0')).toEqual(['running', 'crashloopbackoff', 'running']);
+    expect(received.filter((u) => u.instanceId === 'shop/web-0')[2]).toMatchObject({
+      metadata: { uid: recreated.metadata.uid },
+    });
+    expect(dated('shop/web-0')[2]).toBeGreaterThan(crashAt);
+  });
+
+  it("a StatefulSet's pod recreated under its name while no watcher ran: dated after the old pod's last (the state file keeps it)", async () => {
+    const stateFile = join(mkdtempSync(join(tmpdir(), 'kw-state-')), 'state.json');
+    kube.add(podFixtures.running('web-0', 'shop', on, new Date(Date.now() - 60_000).toISOString()));
+    startWatcher({ stateFile, stateDebounceMs: 10 });
+    await until('a watch is open', () => kube.openWatches === 1 && statusesOf('shop/web-0').length === 1);
+    kube.update('shop', 'web-0', (p) => podFixtures.crashLoop(p));
+    await until('the crash accepted', () => statusesOf('shop/web-0').length === 2 && pusher?.pending === 0);
+    const crashAt = dated('shop/web-0')[1] as number;
+    const w = watcher as PodWatcher;
+    await w.stop();
+    await pusher?.stop(2000);
+    await w.persist();
+    watcher = pusher = null;
+    // Recreated while no watcher ran (a new uid), its times from a clock a second behind this host's.
+    kube.remove('shop', 'web-0', true);
+    kube.add(podFixtures.running('web-0', 'shop', on, new Date(crashAt - 1000).toISOString()), true);
+    startWatcher({ stateFile, stateDebounceMs: 10 });
+    await until('the new pod seen', () => statusesOf('shop/web-0').length === 3);
+    expect(statusesOf('shop/web-0')).toEqual(['running', 'crashloopbackoff', 'running']);
+    expect(dated('shop/web-0')[2]).toBeGreaterThan(crashAt);
+  });
+
   it('a state file whose dates are ahead of this clock (stepped back since) does not date a pod beyond the ingest', async () => {
     const stateFile = join(mkdtempSync(join(tmpdir(), 'kw-state-')), 'state.json');
     kube.add(podFixtures.running('web-a', 'shop', on, new Date(Date.now() - 60_000).toISOString()));

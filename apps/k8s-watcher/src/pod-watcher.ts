@@ -15,7 +15,9 @@ import type { StatusUpdateInput } from '@fleetwatch/contracts';
 import {
   datedAfter,
   datedAtMs,
+  InstanceFloors,
   JsonStateFile,
+  laterFloor,
   nextRetryDelayMs,
   type PushLog,
   type StatusPusher,
@@ -98,6 +100,11 @@ const knownPodsFileSchema = z.object({
       at: z.number().int().nonnegative().max(8.64e15).optional(),
     }),
   ),
+  /**
+   * When the last update of each pushed instance (namespace/name) was dated, whichever pod (uid) it was about
+   * (InstanceFloors). Absent in files of watchers before it was kept; a watcher of the version before drops it.
+   */
+  instances: z.record(z.string().max(512), z.number().int().nonnegative().max(8.64e15)).optional(),
 });
 type KnownPodsFile = z.infer<typeof knownPodsFileSchema>;
 
@@ -245,6 +252,12 @@ export class PodWatcher {
     watched: 0,
   };
   private readonly known = new Map<string, Known>();
+  /**
+   * When each pushed instance's (namespace/name's) last update was dated, whichever pod it was about: a pod recreated
+   * under its name (a StatefulSet's: a new uid, no floor of its own) is dated after the old one's last update. Kept in
+   * the state file.
+   */
+  private readonly floors: InstanceFloors;
   /** Queued updates by id → pod uid (until accepted or dropped). */
   private readonly uidOf = new Map<string, string>();
   /** Deletions queued and not yet accepted, by pod uid (with the deletion's update id). */
@@ -299,6 +312,7 @@ export class PodWatcher {
       opts.instancePrefix,
       opts.location ?? '',
     ]);
+    this.floors = new InstanceFloors(opts.maxAgeMs);
     this.state = new JsonStateFile(
       opts.stateFile,
       knownPodsFileSchema,
@@ -310,13 +324,22 @@ export class PodWatcher {
             name: k.name,
             ...(k.at === undefined ? {} : { at: k.at }),
           };
-        return { version: 1 as const, watching: this.watching, pods };
+        const instances = this.floors.toRecord();
+        return {
+          version: 1 as const,
+          watching: this.watching,
+          pods,
+          ...(Object.keys(instances).length > 0 ? { instances } : {}),
+        };
       },
       log,
       opts.stateDebounceMs,
     );
     pusher.onAccepted((updates) => {
       for (const u of updates) {
+        // The pusher's refreshes too (dated now, by it): a restarted watcher dates the instance after them.
+        if (typeof u.occurredAt === 'string' && this.floors.sent(u.instanceId, Date.parse(u.occurredAt)))
+          this.state.changed();
         const uid = this.uidOf.get(u.updateId as string);
         if (uid === undefined) continue;
         this.uidOf.delete(u.updateId as string);
@@ -366,6 +389,7 @@ export class PodWatcher {
         });
         data = undefined;
       }
+      this.floors.load(data?.instances);
       for (const [uid, p] of Object.entries(data?.pods ?? {}))
         if (!this.known.has(uid)) this.known.set(uid, { updateId: '', namespace: p.namespace, name: p.name, at: p.at });
       if (this.running) this.startInformer();
@@ -674,7 +698,10 @@ export class PodWatcher {
   private emit(pod: PodK8s, mapped: StatusUpdateInput): void {
     const before = this.known.get(pod.metadata.uid);
     const again = before?.updateId === mapped.updateId;
-    const update = again ? mapped : datedAfter(mapped, before?.at);
+    // Dated after the pod's last update, and after its instance's, whichever pod that was about: one recreated under
+    // the name (a new uid) has no floor of its own, and its first state, dated by its own times, came before the old
+    // one's last.
+    const update = again ? mapped : datedAfter(mapped, this.floorOf(before?.at, mapped.instanceId));
     const k: Known = {
       updateId: update.updateId as string,
       namespace: pod.metadata.namespace,
@@ -699,11 +726,12 @@ export class PodWatcher {
     if (update.status !== 'stopping') return;
     const at = stuckTerminatingAt(pod);
     if (at === undefined || at - Date.now() > MAX_TIMER_MS) return;
-    const stuck = datedAfter(updateOfPod(pod, { ...this.mapping(), now: at }, new Date(at).toISOString()), k.at);
+    const stuckState = updateOfPod(pod, { ...this.mapping(), now: at }, new Date(at).toISOString());
     const timer = setTimeout(
       () => {
         this.stuckTimers.delete(uid);
         if (!this.running || this.known.get(uid)?.updateId !== update.updateId) return;
+        const stuck = datedAfter(stuckState, this.floorOf(k.at, stuckState.instanceId));
         this.known.set(uid, { ...k, updateId: stuck.updateId as string, at: datedAtMs(stuck, k.at) });
         this.stats.events++;
         this.send(uid, stuck);
@@ -712,6 +740,11 @@ export class PodWatcher {
     );
     timer.unref();
     this.stuckTimers.set(uid, timer);
+  }
+
+  /** The floor of a pod's next update: its own (`own`), or its instance's when that is later. */
+  private floorOf(own: number | undefined, instanceId: string): number | undefined {
+    return laterFloor(own, this.floors.get(instanceId));
   }
 
   private forgetStuckTimer(uid: string): void {
@@ -724,6 +757,7 @@ export class PodWatcher {
   private send(uid: string, update: StatusUpdateInput, final = false): boolean {
     // A deletion is the pod's last update: the pusher stops reporting its instance again (refreshes).
     if (!this.pusher.enqueue(update, { final })) return false;
+    this.floors.sent(update.instanceId, datedAtMs(update, undefined));
     this.uidOf.set(update.updateId as string, uid);
     this.state.changed();
     // Bounded like the queue it mirrors (what is pushed out of it is removed by the drop listener anyway).
@@ -732,7 +766,7 @@ export class PodWatcher {
   }
 
   private sendRemoval(uid: string, k: Known, removal: StatusUpdateInput): void {
-    const update = datedAfter(removal, k.at);
+    const update = datedAfter(removal, this.floorOf(k.at, removal.instanceId));
     if (this.send(uid, update, true))
       this.removing.set(uid, { ...k, updateId: update.updateId as string, at: datedAtMs(update, k.at) });
   }

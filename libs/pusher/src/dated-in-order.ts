@@ -35,3 +35,65 @@ export function datedAfter(
 export function datedAtMs(update: StatusUpdateInput, fallback: number | undefined): number | undefined {
   return typeof update.occurredAt === 'string' ? Date.parse(update.occurredAt) : fallback;
 }
+
+/** The later of two floors (epoch ms); undefined when neither is known. */
+export function laterFloor(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.max(a, b);
+}
+
+/**
+ * When the last update sent for each pushed instance (its `instanceId`: a container's name, a pod's namespace/name) was
+ * dated, whatever container or pod it was about. A watcher's own floor is kept per container id or pod uid, and a
+ * container recreated under its name (compose up: a new id) or a StatefulSet's pod recreated (a new uid) starts with
+ * none: its first update, dated by its engine's or kubelet's clock behind this host's, or by when its state began, came
+ * before the old one's last update (dated here) for the same instance, and the aggregator — which keeps the newest
+ * observation — ignored it: the instance showed the old one's exited or failed while the new one ran. Taken with the
+ * container's or pod's own floor (laterFloor) for datedAfter, so MAX_DATED_AHEAD_MS holds as before.
+ *
+ * Bounded by age: an update is never dated more than `horizonMs` (the watcher's maxAgeMs) before this clock, so a floor
+ * older than that can date nothing after it and is forgotten.
+ */
+export class InstanceFloors {
+  private readonly floors = new Map<string, number>();
+  private sinceSweep = 0;
+
+  constructor(private readonly horizonMs: number) {}
+
+  /** The date of the instance's last update sent (epoch ms), if kept. */
+  get(instanceId: string): number | undefined {
+    return this.floors.get(instanceId);
+  }
+
+  /** An update of the instance was sent dated `at`: the later of it and the one kept. True when that changed it. */
+  sent(instanceId: string, at: number | undefined, now: number = Date.now()): boolean {
+    if (at === undefined || !Number.isFinite(at)) return false;
+    const before = this.floors.get(instanceId);
+    if (before !== undefined && before >= at) return false;
+    this.floors.set(instanceId, at);
+    if (++this.sinceSweep >= 1024) this.prune(now);
+    return true;
+  }
+
+  /** Forgets the floors that can date nothing any more (older than the horizon). */
+  prune(now: number = Date.now()): void {
+    this.sinceSweep = 0;
+    const oldest = now - this.horizonMs;
+    for (const [id, at] of this.floors) if (at < oldest) this.floors.delete(id);
+  }
+
+  /** What a state file keeps: the floors still of use, by instance id. */
+  toRecord(now: number = Date.now()): Record<string, number> {
+    this.prune(now);
+    return Object.fromEntries(this.floors);
+  }
+
+  /** Takes the floors a state file kept (the later of each and one already known). */
+  load(record: Record<string, number> | undefined, now: number = Date.now()): void {
+    for (const [id, at] of Object.entries(record ?? {})) this.sent(id, at, now);
+    this.prune(now);
+  }
+
+  get size(): number {
+    return this.floors.size;
+  }
+}

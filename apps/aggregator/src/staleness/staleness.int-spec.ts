@@ -270,6 +270,48 @@ describe('staleness survives Redis', () => {
   });
 });
 
+describe('a pusher whose clock stepped back (its refresh dated before the update it sent last)', () => {
+  it('the late-dated refresh keeps the instance reporting: its STALE deadline counts from its receipt, its status stays', async () => {
+    const instance = 'push-clock-step';
+    const targetId = `instance:${instance}`;
+    const first = Date.now();
+    await site.bus.publisher.publish(Messages.StatusUpdate, statusUpdate(instance, 'running', first));
+    await seenAt(targetId, TargetStatus.Up);
+    const { rows: located } = await site.pg.query<{ location: string }>(
+      'SELECT location FROM target_location_states WHERE target_id = $1',
+      [targetId],
+    );
+    expect(located).toHaveLength(1);
+    const location = located[0].location;
+    const firstDeadline = (await durableDeadline(targetId, location)) as number;
+    expect(firstDeadline).toBeGreaterThanOrEqual(first + 5_000);
+
+    // 3 s on, the refresh: stamped 240 s before the first update (the host clock stepped back), received now.
+    await new Promise((r) => setTimeout(r, 3_000));
+    const refreshed = Date.now();
+    await site.bus.publisher.publish(
+      Messages.StatusUpdate,
+      statusUpdate(instance, 'running', first - 240_000, { receivedAt: new Date(refreshed).toISOString() }),
+    );
+    await waitFor(async () => ((await durableDeadline(targetId, location)) ?? 0) >= refreshed + 5_000, {
+      timeoutMs: 5_000,
+      intervalMs: 20,
+      description: "the deadline moved to the refresh's receipt + STALE_AFTER_SECONDS",
+    });
+    // Past the first update's window: still UP (no STALE in between), its newest state kept.
+    await new Promise((r) => setTimeout(r, Math.max(0, firstDeadline + SLACK_MS - Date.now())));
+    expect((await consensusEvents(targetId)).map((e) => e.to)).toEqual([TargetStatus.Up]);
+    const { rows } = await site.pg.query<{ observed_at: Date; status: string }>(
+      'SELECT observed_at, status::text FROM target_location_states WHERE target_id = $1',
+      [targetId],
+    );
+    expect(rows).toEqual([{ observed_at: new Date(first), status: TargetStatus.Up }]);
+    // Silent now: STALE one window after the refresh's receipt.
+    const staleAt = await seenAt(targetId, TargetStatus.Stale);
+    expect(staleAt - refreshed).toBeGreaterThanOrEqual(5_000);
+  });
+});
+
 describe('a collector whose clock stepped back 10 minutes (an NTP step, a reboot with a slow RTC)', () => {
   it('its host and its check stay UP while samples and results stamped before the last ones keep arriving; STALE once they stop', async () => {
     const STEP_MS = 10 * 60_000;
