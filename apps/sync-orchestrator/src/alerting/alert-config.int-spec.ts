@@ -725,4 +725,45 @@ describe('rate-limit pauses end when the channel or subscription changes', () =>
     await subscriptions.delete(ALICE, s.id);
     expect(await paused('subscription_pauses', s.id)).toBe(false);
   });
+
+  it('a subscription: its stored secret sent again is no change (no version, no pause ended); another secret is', async () => {
+    const subscriptions = new SubscriptionsService(
+      owner.writer,
+      new SubscriptionsRepository(owner.pool),
+      sealer,
+      createTargetPolicy(DEFAULT_DENY_NETWORKS),
+    );
+    const spec = { name: 'resent', url: 'https://hooks.example.com/r' };
+    const { subscription: s, version: created } = await subscriptions.create(ALICE, {
+      ...spec,
+      secret: 'the signing secret 0123',
+    });
+    await pause('subscription_pauses', s.id);
+    // A client that always sends its whole subscription, secret included: nothing changed.
+    const same = await subscriptions.replace(BOB, s.id, { ...spec, secret: 'the signing secret 0123' });
+    expect(same.version).toBe(created);
+    expect(same.subscription.version).toBe(s.version);
+    expect(await paused('subscription_pauses', s.id)).toBe(true);
+    // The same secret with a move to another origin: allowed (the secret was sent with the move), a change.
+    const moved = await subscriptions.replace(BOB, s.id, {
+      ...spec,
+      url: 'https://other.example.com/r',
+      secret: 'the signing secret 0123',
+    });
+    expect(moved.version).toBeGreaterThan(created);
+    // Another secret: a new version, audited as a new value.
+    const changed = await subscriptions.replace(BOB, s.id, {
+      ...spec,
+      url: 'https://other.example.com/r',
+      secret: 'another signing secret 4567',
+    });
+    expect(changed.version).toBeGreaterThan(moved.version);
+    const { rows } = await sql.query<{ diff: unknown }>(
+      `SELECT diff FROM audit_log WHERE subject = $1 AND action = 'subscription.replace'`,
+      [s.id],
+    );
+    // The move (no new value) and the new secret: two entries; the secret sent again wrote none.
+    expect(rows.map((r) => JSON.stringify(r.diff).includes('new value')).sort()).toEqual([false, true]);
+    await subscriptions.delete(ALICE, s.id);
+  });
 });

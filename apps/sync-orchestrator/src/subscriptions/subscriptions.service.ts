@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import {
   subscriptionWriteSchema,
@@ -14,6 +14,7 @@ import {
   subscriptionSecretContext,
   SubscriptionsRepository,
   type SecretSealer,
+  type SqlTransaction,
   type SubscriptionRecord,
 } from '@fleetwatch/persistence';
 import { VersionConflictError } from '../config/config.errors';
@@ -100,6 +101,19 @@ export class SubscriptionsService {
     return parsed;
   }
 
+  /** Whether the stored secret opens to `plain` (false when it cannot be opened: then the given one is sealed). */
+  private async isStoredSecret(tx: SqlTransaction, id: string, plain: string): Promise<boolean> {
+    const sealed = this.sealer ? await this.repo.sealedSecret(id, tx) : null;
+    if (!this.sealer || sealed === null) return false;
+    try {
+      const stored = Buffer.from(this.sealer.open(sealed, subscriptionSecretContext(id)));
+      const sent = Buffer.from(plain);
+      return stored.length === sent.length && timingSafeEqual(stored, sent);
+    } catch {
+      return false;
+    }
+  }
+
   private seal(id: string, secret: string): string {
     if (!this.sealer)
       throw new ForbiddenError(
@@ -150,15 +164,18 @@ export class SubscriptionsService {
     request?: WriteRequest,
   ): Promise<{ subscription: Subscription; version: number }> {
     const { spec, secret } = this.parse(input);
-    const sealedSecret = secret === undefined ? undefined : this.seal(id, secret);
+    const given = secret === undefined ? undefined : this.seal(id, secret);
     return this.writer.write(
       actor,
       async ({ tx, next }): Promise<WriteOutcome<{ subscription: Subscription }>> => {
         const current = await this.current(tx, id, expectedVersion);
+        // The stored secret sent again (a client that always sends its whole subscription) is no change: no new
+        // version, no audit entry saying "new value", as channels' secrets (channel-secrets.ts).
+        const sealedSecret = secret !== undefined && (await this.isStoredSecret(tx, id, secret)) ? undefined : given;
         // The stored secret signs for the origin it was given for, as channels' secrets (channel-secrets.ts): a move
         // to another origin sends it again. Whoever may edit the subscription could otherwise point it at a host of
         // theirs and collect signatures made with a key they were never shown (an offline guess of a weak one).
-        if (sealedSecret === undefined && originOf(current.spec.url) !== originOf(spec.url))
+        if (secret === undefined && originOf(current.spec.url) !== originOf(spec.url))
           throw invalidOf('subscription', [
             {
               path: 'secret',

@@ -130,10 +130,13 @@ export class SubscriptionsRepository {
     );
   }
 
-  /** The sealed secret (null: no such subscription). For delivery, which opens it with the sealer. */
-  async sealedSecret(id: string): Promise<string | null> {
+  /**
+   * The sealed secret (null: no such subscription). For delivery, which opens it with the sealer, and for a write
+   * (`tx`) telling a secret sent again from a new one.
+   */
+  async sealedSecret(id: string, tx?: SqlTx): Promise<string | null> {
     const rows = await sqlQuery<{ secret: string }>(
-      this.pool,
+      tx ?? this.pool,
       'SELECT secret FROM status_subscriptions WHERE id = $1',
       [id],
     ).catch((err: unknown) => rethrowSql(err));
