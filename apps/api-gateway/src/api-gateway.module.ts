@@ -1,5 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
+import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { LiveStateModule } from '@fleetwatch/live-state';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import { MessagingModule, RpcClientModule } from '@fleetwatch/messaging';
@@ -7,6 +7,7 @@ import {
   DATABASE_CLIENT,
   HostHistoryRepository,
   ReceivedRepository,
+  TargetStatesRepository,
   PersistenceModule,
   type DatabaseClient,
 } from '@fleetwatch/persistence';
@@ -62,6 +63,7 @@ import { UsersController } from './users/users.controller';
 import { UsersService } from './users/users.service';
 import { WsHub } from './ws/ws-hub.service';
 import { WsMetrics } from './ws/ws.metrics';
+import { CorruptRecordInterceptor, CorruptRecords } from './live/corrupt-records';
 import { InstanceRemovalService } from './instances/instance-removal.service';
 import { InstancesController } from './instances/instances.controller';
 import { StatusController } from './status/status.controller';
@@ -161,6 +163,13 @@ export class ApiGatewayModule {
           useFactory: (db: DatabaseClient) => new HostHistoryRepository(db),
         },
         HostsService,
+        {
+          provide: TargetStatesRepository,
+          inject: [DATABASE_CLIENT],
+          useFactory: (db: DatabaseClient) => new TargetStatesRepository(db),
+        },
+        CorruptRecords,
+        { provide: APP_INTERCEPTOR, useClass: CorruptRecordInterceptor },
         InstanceRemovalService,
         HostMetricsExporter,
         ConfigOwner,

@@ -30,9 +30,23 @@ export interface TargetFilter {
 }
 
 export interface TargetPage {
+  /** The page's targets that could be read, in `ids` order. */
   items: TargetRecord[];
   nextCursor: string | null;
   total: number;
+  /** The page's ids, in order: `items`, the targets gone since their id was read, and `unreadable`. */
+  ids: string[];
+  /** The page's targets whose record cannot be read (corrupt tags or labels): left out of `items`. */
+  unreadable: UnreadableTarget[];
+}
+
+/** A target whose record live state holds but cannot be read (readTargets). */
+export type UnreadableTarget = CorruptRecordError & { targetId: string };
+
+/** What readTargets answers: the records it could read, and those it could not. */
+export interface TargetsRead {
+  targets: Map<string, TargetRecord>;
+  unreadable: UnreadableTarget[];
 }
 
 /** What changes for one target in one write. */
@@ -113,16 +127,36 @@ const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every
 const isStringRecord = (v: unknown): v is Record<string, string> =>
   v !== null && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
 
-/** A target's record, or null when there is none; a CorruptRecordError when its tags or labels cannot be read. */
-function parseTarget(id: string, h: Record<string, string>, locs: Record<string, string>): TargetRecord | null {
+/**
+ * What a reader is told of a corrupt part of a record it was still answered with (a location entry that is not JSON of
+ * the right shape: the target is read without it). The reader counts it and logs it, rate-limited: never silence.
+ */
+export type CorruptPartListener = (err: CorruptRecordError) => void;
+
+const isLocationRecord = (v: unknown): v is LocationRecord =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) && typeof (v as { status?: unknown }).status === 'string';
+
+/**
+ * A target's record, or null when there is none; a CorruptRecordError when its tags or labels cannot be read. A
+ * location entry that cannot be read is left out (the next observation there rewrites it) and told to `corruptPart`.
+ */
+function parseTarget(
+  id: string,
+  h: Record<string, string>,
+  locs: Record<string, string>,
+  corruptPart?: CorruptPartListener,
+): TargetRecord | null {
   if (!h.kind) return null;
   const locations: Record<string, LocationRecord> = {};
   for (const [loc, json] of Object.entries(locs)) {
+    let value: unknown;
     try {
-      locations[loc] = JSON.parse(json) as LocationRecord;
+      value = JSON.parse(json);
     } catch {
-      /* a corrupt entry is skipped; the next observation rewrites it */
+      value = undefined;
     }
+    if (isLocationRecord(value)) locations[loc] = value;
+    else corruptPart?.(new CorruptRecordError(`target:${id}:locations`, `location ${JSON.stringify(loc)}`));
   }
   return {
     id,
@@ -522,18 +556,37 @@ export class LiveStateStore {
     }
   }
 
-  async getTarget(id: string): Promise<TargetRecord | null> {
+  /**
+   * One target's record (null: none). A CorruptRecordError when its tags or labels cannot be read; a location entry
+   * that cannot be read is left out and told to `corruptPart`.
+   */
+  async getTarget(id: string, corruptPart?: CorruptPartListener): Promise<TargetRecord | null> {
     const [h, locs] = await Promise.all([
       this.redis.hgetall(LiveKeys.target(id)),
       this.redis.hgetall(LiveKeys.targetLocations(id)),
     ]);
-    return parseTarget(id, h, locs);
+    return parseTarget(id, h, locs, corruptPart);
   }
 
-  /** Pipelined multi-get; missing targets are left out. */
-  async getTargets(ids: readonly string[]): Promise<Map<string, TargetRecord>> {
-    const out = new Map<string, TargetRecord>();
-    if (ids.length === 0) return out;
+  /**
+   * Pipelined multi-get; missing targets are left out. The first record that cannot be read (corrupt tags or labels)
+   * fails the read with its CorruptRecordError: a reader that answers with the others reads with readTargets.
+   */
+  async getTargets(ids: readonly string[], corruptPart?: CorruptPartListener): Promise<Map<string, TargetRecord>> {
+    const { targets, unreadable } = await this.readTargets(ids, corruptPart);
+    if (unreadable[0]) throw unreadable[0];
+    return targets;
+  }
+
+  /**
+   * Pipelined multi-get that answers with every record it can read: missing targets are left out, and so are those
+   * whose record cannot be read (corrupt tags or labels), each named in `unreadable` (a CorruptRecordError, with the
+   * target's id) — one corrupt record fails no read of the others. A failed read (Redis away) still rejects.
+   */
+  async readTargets(ids: readonly string[], corruptPart?: CorruptPartListener): Promise<TargetsRead> {
+    const targets = new Map<string, TargetRecord>();
+    const unreadable: UnreadableTarget[] = [];
+    if (ids.length === 0) return { targets, unreadable };
     const pipe = this.redis.pipeline();
     for (const id of ids) pipe.hgetall(LiveKeys.target(id)).hgetall(LiveKeys.targetLocations(id));
     const res = (await pipe.exec()) ?? [];
@@ -541,10 +594,17 @@ export class LiveStateStore {
     ids.forEach((id, i) => {
       const h = res[i * 2]?.[1] as Record<string, string> | undefined;
       const l = res[i * 2 + 1]?.[1] as Record<string, string> | undefined;
-      const t = h ? parseTarget(id, h, l ?? {}) : null;
-      if (t) out.set(id, t);
+      let t: TargetRecord | null;
+      try {
+        t = h ? parseTarget(id, h, l ?? {}, corruptPart) : null;
+      } catch (err) {
+        if (!(err instanceof CorruptRecordError)) throw err;
+        unreadable.push(Object.assign(err, { targetId: id }));
+        return;
+      }
+      if (t) targets.set(id, t);
     });
-    return out;
+    return { targets, unreadable };
   }
 
   /**
@@ -600,30 +660,40 @@ export class LiveStateStore {
 
   /**
    * Lists targets matching the filter in id order, `limit` per page, with an
-   * opaque cursor (the last id returned).
+   * opaque cursor (the last id returned). A target whose record cannot be read (corrupt) fails no page: it is left out of
+   * `items` and named in `unreadable`; a location entry that cannot be read is told to `corruptPart`.
    */
-  async listTargets(filter: TargetFilter, limit: number, cursor?: string): Promise<TargetPage> {
+  async listTargets(
+    filter: TargetFilter,
+    limit: number,
+    cursor?: string,
+    corruptPart?: CorruptPartListener,
+  ): Promise<TargetPage> {
     const sorted = await this.idsFromIndexes(filter);
     if (sorted === null) {
       const total = await this.redis.zcard(LiveKeys.all);
       const start = cursor ? `(${cursor}` : '-';
       const ids = await this.redis.zrangebylex(LiveKeys.all, start, '+', 'LIMIT', 0, limit + 1);
       const page = ids.slice(0, limit);
-      const found = await this.getTargets(page);
+      const { targets, unreadable } = await this.readTargets(page, corruptPart);
       return {
-        items: page.map((id) => found.get(id)).filter((t): t is TargetRecord => !!t),
+        items: page.map((id) => targets.get(id)).filter((t): t is TargetRecord => !!t),
         nextCursor: ids.length > limit ? page[page.length - 1] : null,
         total,
+        ids: page,
+        unreadable,
       };
     }
     const from = cursor ? sorted.findIndex((id) => id > cursor) : 0;
     const page = from < 0 ? [] : sorted.slice(from, from + limit);
-    const found = await this.getTargets(page);
+    const { targets, unreadable } = await this.readTargets(page, corruptPart);
     const more = from >= 0 && from + limit < sorted.length;
     return {
-      items: page.map((id) => found.get(id)).filter((t): t is TargetRecord => !!t),
+      items: page.map((id) => targets.get(id)).filter((t): t is TargetRecord => !!t),
       nextCursor: more ? page[page.length - 1] : null,
       total: sorted.length,
+      ids: page,
+      unreadable,
     };
   }
 
@@ -660,9 +730,10 @@ export class LiveStateStore {
   /**
    * The `limit` targets whose status changed last: largest `since` first, equal times in id order. A target that
    * never had a status (`since` null) is not among them. One ZREVRANGE, one ZRANGEBYSCORE for the ties at the
-   * cut (at most `limit` of them), one pipelined read of the targets.
+   * cut (at most `limit` of them), one pipelined read of the targets. A target whose record cannot be read (corrupt) is
+   * left out and told to `corrupt`, as is a location entry left out of a target.
    */
-  async recentlyChanged(limit: number): Promise<TargetRecord[]> {
+  async recentlyChanged(limit: number, corrupt?: CorruptPartListener): Promise<TargetRecord[]> {
     if (limit <= 0) return [];
     const replies = await this.redis
       .pipeline()
@@ -672,7 +743,7 @@ export class LiveStateStore {
     throwFirstError(replies);
     // No mark of this layout: no aggregator that keeps idx:since has built live state yet (a rolling upgrade with
     // the gateway first, or an aggregator still rebuilding): the index may miss targets, the hashes do not.
-    if (Number(replies?.[0]?.[1]) !== 1) return this.recentlyChangedFromHashes(limit);
+    if (Number(replies?.[0]?.[1]) !== 1) return this.recentlyChangedFromHashes(limit, corrupt);
     const flat = (replies?.[1]?.[1] ?? []) as string[];
     const top: Array<{ id: string; at: number; score: string }> = [];
     for (let i = 0; i + 1 < flat.length; i += 2)
@@ -688,15 +759,21 @@ export class LiveStateStore {
       // A set: a target whose since moved back onto the cut between the two reads is listed once.
       ids = [...new Set([...top.filter((t) => t.at > last.at).map((t) => t.id), ...ties])].slice(0, limit);
     }
-    const found = await this.getTargets(ids);
-    return ids.map((id) => found.get(id)).filter((t): t is TargetRecord => t !== undefined);
+    return this.readListed(ids, corrupt);
+  }
+
+  /** The targets of `ids` that can be read, in that order; each that cannot (corrupt) told to `corrupt`, and left out. */
+  private async readListed(ids: readonly string[], corrupt?: CorruptPartListener): Promise<TargetRecord[]> {
+    const { targets, unreadable } = await this.readTargets(ids, corrupt);
+    for (const err of unreadable) corrupt?.(err);
+    return ids.map((id) => targets.get(id)).filter((t): t is TargetRecord => t !== undefined);
   }
 
   /**
    * recentlyChanged without idx:since: every target's `since` read from its hash (pipelined, in pages of
    * RECENT_SCAN_PAGE), ordered as the index orders them. O(targets): only while the index is not built.
    */
-  private async recentlyChangedFromHashes(limit: number): Promise<TargetRecord[]> {
+  private async recentlyChangedFromHashes(limit: number, corrupt?: CorruptPartListener): Promise<TargetRecord[]> {
     const all = await this.redis.zrange(LiveKeys.all, '0', '-1');
     const found: Array<{ id: string; at: number }> = [];
     for (let i = 0; i < all.length; i += RECENT_SCAN_PAGE) {
@@ -711,9 +788,10 @@ export class LiveStateStore {
       });
     }
     found.sort((a, b) => b.at - a.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const ids = found.slice(0, limit).map((t) => t.id);
-    const targets = await this.getTargets(ids);
-    return ids.map((id) => targets.get(id)).filter((t): t is TargetRecord => t !== undefined);
+    return this.readListed(
+      found.slice(0, limit).map((t) => t.id),
+      corrupt,
+    );
   }
 
   async countByStatus(): Promise<Record<TargetStatus, number>> {

@@ -27,6 +27,7 @@ import {
   type AlertRow,
 } from '@fleetwatch/persistence';
 import type { GatewayConfig } from '../config';
+import { CorruptRecords } from '../live/corrupt-records';
 import { GATEWAY_CONFIG } from '../tokens';
 
 /** The latest time Postgres takes as an ISO text from toISOString (9999-12-31T23:59:59.999Z). */
@@ -49,6 +50,7 @@ export class AlertsReadService {
     private readonly events: AlertEventsRepository,
     private readonly live: LiveStateStore,
     @Inject(GATEWAY_CONFIG) private readonly gateway: Pick<GatewayConfig, 'site'>,
+    private readonly corrupt: CorruptRecords,
   ) {}
 
   /** Firing alerts now (the overview's count). */
@@ -71,10 +73,14 @@ export class AlertsReadService {
     ]);
     const page = rows.slice(0, query.limit);
     const targetIds = [...new Set(page.map((r) => r.targetId))];
-    const [targets, muterInputs] = await Promise.all([
-      targetIds.length ? this.live.getTargets(targetIds) : Promise.resolve(new Map()),
+    const [read, muterInputs] = await Promise.all([
+      this.live.readTargets(targetIds, this.corrupt.note),
       page.length ? this.muterInputs(nowMs) : Promise.resolve({ silences: [], windows: [] }),
     ]);
+    // A target whose record in live state cannot be read (corrupt) fails no page: its alerts are listed without its
+    // name, matched as a target live state does not hold; counted and logged.
+    for (const err of read.unreadable) this.corrupt.note(err);
+    const targets = read.targets;
     const site = this.gateway.site;
     const muter = createMuter({
       ...muterInputs,

@@ -52,6 +52,8 @@ function fakeLive(targets: TargetRecord[]) {
         items: all.slice(0, limit),
         nextCursor: all.length > limit ? all[limit - 1].id : null,
         total: all.length,
+        ids: all.slice(0, limit).map((t) => t.id),
+        unreadable: [],
       });
     },
     listTargetIds: (f: TargetFilter) => Promise.resolve(matching(f).map((t) => t.id)),

@@ -6,7 +6,13 @@ import {
   type HostSummaryView,
   type ListHostsQuery,
 } from '@fleetwatch/contracts';
-import type { LiveStateStore, TargetFilter, TargetRecord } from '@fleetwatch/live-state';
+import type {
+  CorruptPartListener,
+  LiveStateStore,
+  TargetFilter,
+  TargetRecord,
+  UnreadableTarget,
+} from '@fleetwatch/live-state';
 
 /** Latest samples a search reads at a time (one pipeline, ~0.5 MB): the longest the event loop is held by one read. */
 export const HOST_SEARCH_CHUNK = 250;
@@ -21,7 +27,12 @@ type HostSystem = HostSummaryView['system'];
 
 /** One page of the host list: the hosts' targets in id order and their latest samples (raw JSON) where kept. */
 export interface HostTargetPage {
+  /** The page's hosts whose record could be read, in `ids` order. */
   items: TargetRecord[];
+  /** The page's target ids, in order (`items`, `unreadable`, and those gone since their id was read). */
+  ids: string[];
+  /** The page's hosts whose record in live state cannot be read (corrupt): left out of `items`. */
+  unreadable: UnreadableTarget[];
   samples: Map<string, string>;
   nextCursor: string | null;
   /** Hosts the filter takes (every host without one). */
@@ -99,15 +110,18 @@ export async function findHosts(
   live: LiveStateStore,
   query: ListHostsQuery,
   systems: HostSystems = new HostSystems(live),
+  corruptPart?: CorruptPartListener,
 ): Promise<HostTargetPage> {
   const filter: TargetFilter = { kind: [TargetKind.Host], status: query.status, location: query.location };
   const after = query.cursor === undefined ? undefined : TargetIds.host(query.cursor);
   const needle = query.q?.trim() ?? '';
   if (!needle) {
-    const page = await live.listTargets(filter, query.limit, after);
-    const samples = await live.getHostMetricsMany(page.items.map((t) => hostIdOf(t.id)));
+    const page = await live.listTargets(filter, query.limit, after, corruptPart);
+    const samples = await live.getHostMetricsMany(page.ids.map(hostIdOf));
     return {
       items: page.items,
+      ids: page.ids,
+      unreadable: page.unreadable,
       samples,
       nextCursor: page.nextCursor === null ? null : hostIdOf(page.nextCursor),
       total: page.total,
@@ -127,10 +141,15 @@ export async function findHosts(
     if (page.length < query.limit) page.push(t);
     else more = true;
   }
-  const [found, samples] = await Promise.all([live.getTargets(page), live.getHostMetricsMany(page.map(hostIdOf))]);
+  const [found, samples] = await Promise.all([
+    live.readTargets(page, corruptPart),
+    live.getHostMetricsMany(page.map(hostIdOf)),
+  ]);
   return {
     // A host retired since its id was read is left out (as listTargets leaves it).
-    items: page.map((t) => found.get(t)).filter((t): t is TargetRecord => t !== undefined),
+    items: page.map((t) => found.targets.get(t)).filter((t): t is TargetRecord => t !== undefined),
+    ids: page,
+    unreadable: found.unreadable,
     samples,
     nextCursor: more ? hostIdOf(page[page.length - 1] as string) : null,
     total,

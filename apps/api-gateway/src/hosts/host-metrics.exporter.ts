@@ -6,6 +6,7 @@ import { LiveStateStore, type TargetRecord } from '@fleetwatch/live-state';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import { parseSample } from './host-summary';
 import { hostIdOf } from './hosts.service';
+import { CorruptRecords } from '../live/corrupt-records';
 
 const PAGE = 1000;
 /** Scrapes within this long share one read of live state. */
@@ -59,6 +60,7 @@ export class HostMetricsExporter implements OnModuleInit, OnModuleDestroy {
   constructor(
     private readonly live: LiveStateStore,
     @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
+    private readonly corrupt: CorruptRecords,
   ) {}
 
   onModuleInit(): void {
@@ -126,7 +128,9 @@ export class HostMetricsExporter implements OnModuleInit, OnModuleDestroy {
       const targets: TargetRecord[] = [];
       let cursor: string | undefined;
       do {
-        const page = await this.live.listTargets({ kind: [TargetKind.Host] }, PAGE, cursor);
+        // A host whose record cannot be read (corrupt) has no series this scrape; the others do. Counted.
+        const page = await this.live.listTargets({ kind: [TargetKind.Host] }, PAGE, cursor, this.corrupt.note);
+        for (const err of page.unreadable) this.corrupt.note(err);
         targets.push(...page.items);
         cursor = page.nextCursor ?? undefined;
       } while (cursor);

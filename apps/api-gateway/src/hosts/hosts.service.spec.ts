@@ -1,7 +1,8 @@
 import { HOST_SERIES_MAX_POINTS, TargetKind, TargetStatus } from '@fleetwatch/contracts';
 import type { LiveStateStore } from '@fleetwatch/live-state';
 import type { BusPublisher } from '@fleetwatch/messaging';
-import type { HostHistoryRepository, HostSeries } from '@fleetwatch/persistence';
+import type { HostHistoryRepository, HostSeries, TargetStatesRepository } from '@fleetwatch/persistence';
+import { CorruptRecords } from '../live/corrupt-records';
 import { HostsService } from './hosts.service';
 
 // GET /api/v1/hosts/{id}/metrics beyond the raw window: 1-minute rollups merged into steps, "at most 720 points a
@@ -34,7 +35,13 @@ function service(): HostsService {
       return Promise.resolve([{ series: 'cpu_pct', device: '', points }]);
     },
   };
-  const svc = new HostsService(live, history as unknown as HostHistoryRepository, {} as BusPublisher);
+  const svc = new HostsService(
+    live,
+    history as unknown as HostHistoryRepository,
+    {} as BusPublisher,
+    {} as TargetStatesRepository,
+    new CorruptRecords(),
+  );
   const metrics = svc.metrics.bind(svc);
   return Object.assign(svc, {
     metrics: (id: string, q: { minutes: number }, now: number) => {
@@ -118,7 +125,13 @@ describe('GET /api/v1/hosts/{id}: the host-id conflict mark', () => {
         Promise.resolve(new Map(markJson === null ? [] : ids.map((id) => [id, markJson]))),
     } as unknown as LiveStateStore;
     const history = { latestSample: () => Promise.resolve(rowJson === null ? null : { json: rowJson }) };
-    return new HostsService(live, history as unknown as HostHistoryRepository, {} as BusPublisher);
+    return new HostsService(
+      live,
+      history as unknown as HostHistoryRepository,
+      {} as BusPublisher,
+      {} as TargetStatesRepository,
+      new CorruptRecords(),
+    );
   }
   const mark = (reporters: number) => JSON.stringify({ reporters, since, owner: 'aggregator-1' });
 

@@ -19,9 +19,11 @@ import {
 import { InvalidError, NotFoundError } from '@fleetwatch/domain';
 import { LiveStateStore, toTargetView, type TargetRecord } from '@fleetwatch/live-state';
 import { BusPublisher } from '@fleetwatch/messaging';
-import { HostHistoryRepository, type HostSeries } from '@fleetwatch/persistence';
+import { HostHistoryRepository, TargetStatesRepository, type HostSeries } from '@fleetwatch/persistence';
 import type { Principal } from '../auth/principal';
 import { actorOf } from '../checks/request-envelope';
+import { CorruptRecords } from '../live/corrupt-records';
+import { durableTargets } from '../live/durable-targets';
 import { sendConfirmed } from '../web/bus-command';
 import { findHosts, HostSystems } from './host-list';
 import { parseConflictMark, parseSample, summarizeSample } from './host-summary';
@@ -47,19 +49,35 @@ export class HostsService {
     private readonly live: LiveStateStore,
     private readonly history: HostHistoryRepository,
     private readonly publisher: BusPublisher,
+    private readonly states: TargetStatesRepository,
+    private readonly corrupt: CorruptRecords,
   ) {
     this.systems = new HostSystems(live);
   }
 
   /** A page of the hosts the filter takes (findHosts: status and location from the indexes, `q` matched here). */
   async list(query: ListHostsQuery): Promise<HostListResponse> {
-    const page = await findHosts(this.live, query, this.systems);
+    const page = await findHosts(this.live, query, this.systems, this.corrupt.note);
+    // A host whose record in live state cannot be read (corrupt) fails no page: listed from its durable state.
+    const durable = await durableTargets(this.states, page.unreadable, this.corrupt.note);
+    const live = new Map(page.items.map((t) => [t.id, t]));
+    const listed = page.ids.filter((id) => live.has(id) || durable.has(id));
     // The page's hosts' conflict marks (a key of their own, the aggregator's: a few short strings, one pipeline).
-    const marks = await this.live.getHostConflictsMany(page.items.map((t) => hostIdOf(t.id)));
+    const marks = await this.live.getHostConflictsMany(listed.map(hostIdOf));
+    const items: HostSummaryView[] = [];
+    for (const id of listed) {
+      const d = durable.get(id);
+      const t = live.get(id) ?? d?.record;
+      if (!t || t.kind !== TargetKind.Host) continue;
+      const summary = summaryOf(
+        t,
+        parseSample(page.samples.get(hostIdOf(id))),
+        parseConflictMark(marks.get(hostIdOf(id))),
+      );
+      items.push(d && !live.has(id) ? { ...summary, fromDurableState: { reason: d.reason } } : summary);
+    }
     return {
-      items: page.items.map((t) =>
-        summaryOf(t, parseSample(page.samples.get(hostIdOf(t.id))), parseConflictMark(marks.get(hostIdOf(t.id)))),
-      ),
+      items,
       nextCursor: page.nextCursor,
       total: page.total,
     };

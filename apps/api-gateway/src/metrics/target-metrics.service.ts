@@ -6,6 +6,7 @@ import { upValueOf } from '@fleetwatch/domain';
 import { LiveStateStore, TargetRecord } from '@fleetwatch/live-state';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import { dropLintFailingDefaultMetrics } from '@fleetwatch/observability';
+import { CorruptRecords } from '../live/corrupt-records';
 
 /** The location label of the consensus series of `fleetwatch_target_up` (reserved: no real location may use it). */
 export const CONSENSUS_LOCATION = RESERVED_LOCATION;
@@ -40,6 +41,7 @@ export class TargetMetricsService implements OnModuleInit, OnModuleDestroy {
   constructor(
     private readonly live: LiveStateStore,
     @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
+    private readonly corrupt: CorruptRecords,
   ) {}
 
   onModuleInit(): void {
@@ -115,7 +117,9 @@ export class TargetMetricsService implements OnModuleInit, OnModuleDestroy {
       const targets: TargetRecord[] = [];
       let cursor: string | undefined;
       do {
-        const page = await this.live.listTargets({}, PAGE, cursor);
+        // A target whose record cannot be read (corrupt) has no series this scrape; the others do. Counted.
+        const page = await this.live.listTargets({}, PAGE, cursor, this.corrupt.note);
+        for (const err of page.unreadable) this.corrupt.note(err);
         targets.push(...page.items);
         cursor = page.nextCursor ?? undefined;
       } while (cursor);

@@ -1,6 +1,7 @@
 import { HISTORY_MAX_POINTS_PER_LOCATION, TargetKind, TargetStatus } from '@fleetwatch/contracts';
 import type { LiveStateStore } from '@fleetwatch/live-state';
-import type { HistoryReadRepository, HistoryRollup } from '@fleetwatch/persistence';
+import type { HistoryReadRepository, HistoryRollup, TargetStatesRepository } from '@fleetwatch/persistence';
+import { CorruptRecords } from '../live/corrupt-records';
 import { TargetsService } from './targets.service';
 
 // GET /api/v1/targets/{id}/history past 1,440 minutes: 1-minute rollups merged into steps, "≤ 1440 points a location"
@@ -46,7 +47,12 @@ function service(): { svc: TargetsService; setNow: (n: number) => void } {
     },
   };
   return {
-    svc: new TargetsService(live, history as unknown as HistoryReadRepository),
+    svc: new TargetsService(
+      live,
+      history as unknown as HistoryReadRepository,
+      {} as TargetStatesRepository,
+      new CorruptRecords(),
+    ),
     setNow: (n) => (nowMs = n),
   };
 }

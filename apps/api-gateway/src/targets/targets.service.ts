@@ -15,8 +15,10 @@ import {
   type SparklinesResponse,
 } from '@fleetwatch/contracts';
 import { InvalidError, NotFoundError } from '@fleetwatch/domain';
-import { LiveStateStore, toTargetView } from '@fleetwatch/live-state';
-import { HistoryReadRepository, HistoryWindow } from '@fleetwatch/persistence';
+import { CorruptRecordError, LiveStateStore, toTargetView, type CorruptPartListener } from '@fleetwatch/live-state';
+import { HistoryReadRepository, HistoryWindow, TargetStatesRepository } from '@fleetwatch/persistence';
+import { CorruptRecords } from '../live/corrupt-records';
+import { durableTargets } from '../live/durable-targets';
 import { sparklinesOf, sparklineWindow } from './sparklines';
 
 /** Up to this many minutes, history is raw observations; beyond it, 1-minute rollups. */
@@ -33,24 +35,46 @@ export class TargetsService {
   constructor(
     private readonly live: LiveStateStore,
     private readonly history: HistoryReadRepository,
+    private readonly states: TargetStatesRepository,
+    private readonly corrupt: CorruptRecords,
   ) {}
 
+  /**
+   * A page of targets. One whose record in live state cannot be read (corrupt) fails no page: it is listed from its
+   * durable state (Postgres), marked `fromDurableState`, where that holds it; counted and logged either way.
+   */
   async list(query: ListTargetsQuery): Promise<TargetListResponse> {
     const page = await this.live.listTargets(
       { kind: query.kind, status: query.status, tag: query.tag, location: query.location },
       query.limit,
       query.cursor,
+      this.corrupt.note,
     );
-    return { items: page.items.map(toTargetView), nextCursor: page.nextCursor, total: page.total };
+    const durable = await durableTargets(this.states, page.unreadable, this.corrupt.note);
+    const live = new Map(page.items.map((t) => [t.id, t]));
+    const items: TargetView[] = [];
+    for (const id of page.ids) {
+      const t = live.get(id);
+      const d = t ? undefined : durable.get(id);
+      if (t) items.push(toTargetView(t));
+      else if (d) items.push({ ...toTargetView(d.record), fromDurableState: { reason: d.reason } });
+    }
+    return { items, nextCursor: page.nextCursor, total: page.total };
   }
 
+  /** The targets whose status changed last; one whose record cannot be read (corrupt) is left out, and counted. */
   async recent(query: RecentTargetsQuery): Promise<RecentTargetsResponse> {
-    return { items: (await this.live.recentlyChanged(query.limit)).map(toTargetView) };
+    return { items: (await this.live.recentlyChanged(query.limit, this.corrupt.note)).map(toTargetView) };
   }
 
-  async get(id: string): Promise<TargetView> {
+  /**
+   * One target's live view. A record that cannot be read (corrupt tags or labels) rejects with its CorruptRecordError
+   * (a route answers 503 naming it: CorruptRecordInterceptor); a location entry that cannot be read is left out and told
+   * to `corruptPart` (by default counted and logged as a REST route's read).
+   */
+  async get(id: string, corruptPart: CorruptPartListener = this.corrupt.note): Promise<TargetView> {
     checkId(id);
-    const target = await this.live.getTarget(id);
+    const target = await this.live.getTarget(id, corruptPart);
     if (!target) throw new NotFoundError(`target ${JSON.stringify(id)} not found`);
     const view = toTargetView(target);
     // Service collectors' latest figures per location (issue 16).
@@ -78,7 +102,7 @@ export class TargetsService {
     now = Date.now(),
   ): Promise<HistoryResponse> {
     checkId(id);
-    if (!(await this.live.getTarget(id)) && !(await this.history.targetExists(id)))
+    if (!(await this.liveExists(id)) && !(await this.history.targetExists(id)))
       throw new NotFoundError(`target ${JSON.stringify(id)} not found`);
     const window: HistoryWindow = {
       targetId: id,
@@ -107,6 +131,17 @@ export class TargetsService {
         reason: e.reason ?? '',
       })),
     };
+  }
+
+  /** Live state holds the target: one whose record cannot be read (corrupt) is held too (counted), its history read. */
+  private async liveExists(id: string): Promise<boolean> {
+    try {
+      return (await this.live.getTarget(id, this.corrupt.note)) !== null;
+    } catch (err) {
+      if (!(err instanceof CorruptRecordError)) throw err;
+      this.corrupt.note(err);
+      return true;
+    }
   }
 
   /** Each observation as a point of count 1. */

@@ -116,6 +116,16 @@ export const targetViewSchema = object({
       "A pushed instance's own kind, as its latest update said; null for checks and hosts, and for an instance not updated since Fleetwatch began keeping it",
   },
 });
+targetViewSchema.properties = {
+  ...targetViewSchema.properties,
+  fromDurableState: {
+    type: 'object',
+    required: ['reason'],
+    properties: { reason: str },
+    description:
+      "Lists only, absent normally: this target's record in live state (Redis) cannot be read (corrupt), so the view is its durable state (Postgres) as last committed, and `reason` says why; gone once the target is next written",
+  },
+};
 
 export const targetListSchema = object({
   items: { type: 'array', items: targetViewSchema },

@@ -475,6 +475,9 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
     return this.liveDown ? DEGRADED_REASON : DEGRADED_READS_REASON;
   }
 
+  /** A corrupt part of a record read (a target's location entry, left out of its view): as corruptRecord. */
+  private readonly corruptPart = (err: CorruptRecordError): void => this.corruptRecord(err);
+
   /**
    * A record live state answered with that cannot be read: counted (corruptRecords), and logged at most once per
    * CORRUPT_RECORD_LOG_MS with how many were read since the last line (a poll reads the same one every 2 s).
@@ -679,7 +682,7 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
   private async seenTarget(targetId: string): Promise<SeenTarget | null> {
     try {
       // The live record alone (not the target's view: no check-metrics read for each change of a check).
-      const t = await this.live.getTarget(targetId);
+      const t = await this.live.getTarget(targetId, this.corruptPart);
       this.readAnswered();
       return t ? { tags: t.tags, instanceKind: t.instanceKind ?? null } : null;
     } catch (err) {
@@ -716,7 +719,7 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
     const read = ++this.reads;
     let view;
     try {
-      view = await this.targets.get(targetId);
+      view = await this.targets.get(targetId, this.corruptPart);
       this.readAnswered();
     } catch (err) {
       // No such target (live state answered) or an id no store holds (nothing read): no sign of live state away. A
@@ -760,7 +763,10 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
   private async unknownHosts(hostIds: readonly string[]): Promise<string[]> {
     if (hostIds.length === 0) return [];
     const ids = [...new Set(hostIds)];
-    const known = await this.live.getTargets(ids.map((h) => TargetIds.host(h)));
+    const known = await this.live.getTargets(
+      ids.map((h) => TargetIds.host(h)),
+      this.corruptPart,
+    );
     return ids.filter((h) => known.get(TargetIds.host(h))?.kind !== TargetKind.Host);
   }
 

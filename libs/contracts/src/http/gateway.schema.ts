@@ -111,6 +111,12 @@ export interface TargetView {
    * for an instance not updated since Fleetwatch began keeping it.
    */
   instanceKind: z.infer<typeof instanceKindSchema> | null;
+  /**
+   * Only in a list, only where this target's record in live state (Redis) cannot be read (corrupt): the view is the
+   * durable state (Postgres) as the aggregator last committed it — locations without their latest check figures — and
+   * `reason` says why. Gone once the target is next written (its next result or update).
+   */
+  fromDurableState?: { reason: string };
 }
 
 /** The targets whose status changed last, newest first. */

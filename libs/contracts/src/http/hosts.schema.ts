@@ -80,6 +80,11 @@ export interface HostSummaryView {
   lastSample: HostSampleSummary | null;
   /** Null: one reporter (or a collector that does not say). Absent from a gateway of before. */
   conflict?: HostConflictView | null;
+  /**
+   * Only where this host's record in live state (Redis) cannot be read (corrupt): the row is its durable state
+   * (Postgres) as last committed, and `reason` says why. Gone once the host is next written.
+   */
+  fromDurableState?: { reason: string };
 }
 
 export interface HostListResponse {
