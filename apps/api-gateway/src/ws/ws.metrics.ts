@@ -101,7 +101,7 @@ export class WsMetrics implements OnModuleInit, OnModuleDestroy {
     );
     counter(
       'fleetwatch_gateway_ws_corrupt_records_total',
-      "Reads by the WebSocket hub of a record of live state that cannot be read (corrupt: a target's tags or labels, a host's sample): the record is skipped (a subscription's first read is answered with an error naming the target); Redis answered, so never counted toward degraded.",
+      "Reads by the WebSocket hub of a record of live state that cannot be read (corrupt: a target's tags or labels or one of its location entries, a host's sample): the record is skipped (a subscription's first read is answered with an error naming the target); Redis answered, so never counted toward degraded.",
       () => stats().corruptRecords,
     );
   }
