@@ -111,6 +111,11 @@ export interface WriteRequest {
    * same key sent again with another body (another id) finds the first request's row and is refused.
    */
   keyId?: string;
+  /**
+   * The ids a keyed request had under earlier keys of FLEETWATCH_ENCRYPTION_KEY (and before the keyed digest): a
+   * retry recorded under one of them is answered as recorded, not refused as a reused key (write-request.ts).
+   */
+  priorIds?: readonly string[];
 }
 
 export interface WriteOptions {
@@ -239,8 +244,15 @@ export class ConfigWriter implements OnModuleInit {
       // A statement after the lock: it sees what the writer before committed.
       const state = await this.versions.writeState(tx, request?.id ?? null, request?.keyId ?? null);
       if (request && state.recorded) return { answer: replayOf<R>(state.recorded, request), created: false };
-      // The same key, method and caller, another body: the client reused its key for another request.
-      if (request && state.keyUsedBy) throw keyReused(state.keyUsedBy, request);
+      if (request && state.keyUsedBy) {
+        // The same request recorded under an earlier key (a rotation, or before the keyed digest): its answer.
+        if (request.priorIds?.includes(state.keyUsedBy.requestId)) {
+          const prior = await this.versions.writeState(tx, state.keyUsedBy.requestId);
+          if (prior.recorded) return { answer: replayOf<R>(prior.recorded, request), created: false };
+        }
+        // The same key, method and caller, another body: the client reused its key for another request.
+        throw keyReused(state.keyUsedBy, request);
+      }
       beforeDeadline(request, 'waiting for the configuration lock');
       // Rows from before content hashes (normally filled at start): fill them, or the hash would skip them.
       if (state.missingHashes > 0) await this.fillMissing(tx);

@@ -20,14 +20,26 @@ import type { WriteRequest } from './config-writer';
  * tomorrow's, with no list to keep — and the same key and body still give the same id, another secret another one.
  * Without the key (`null`) it is the plain sha256: channel and subscription secrets are then refused before anything
  * is recorded, and the credential headers of http checks are stored in plain text beside it anyway. The keyId holds
- * no body, so it stays a plain hash: the same after a rotation of the key or an upgrade from plain ids, where a retry
- * of a request recorded before is then refused (the 422 of a reused key) rather than applied a second time.
+ * no body, so it stays a plain hash, the same after a rotation of the key or an upgrade from plain ids.
+ *
+ * A retry may reach a replica whose key changed since the first request was recorded (a rotation, FLEETWATCH_
+ * ENCRYPTION_KEY set on an upgrade): its `priorIds` are the ids the same request had before — the digests under the
+ * earlier keys (FLEETWATCH_ENCRYPTION_KEY_PREVIOUS) and the plain sha256 of ids before the keyed digest. The writer
+ * answers a keyed request whose key was used by one of those as the first request was (not the 422 of a reused key).
+ * They are only compared with the id a row already holds, never recorded. A replica without the key the first request
+ * was recorded under (one not yet given the new key, mid-rotation) still refuses the retry as a reused key (422):
+ * never applied twice.
  */
-export function requestOf(ctx: RpcContext, params: unknown, sealer: Pick<SecretSealer, 'digest'> | null): WriteRequest {
+export function requestOf(
+  ctx: RpcContext,
+  params: unknown,
+  sealer: Pick<SecretSealer, 'digest' | 'previousDigests'> | null,
+): WriteRequest {
   if (ctx.idempotencyKey === undefined) return { id: ctx.messageId, method: ctx.method, deadline: ctx.deadline };
   const text = canonicalJson([ctx.idempotencyKey, ctx.method, params]);
   return {
     id: uuidOf(sealer ? sealer.digest(REQUEST_ID_PURPOSE, text) : sha256Hex(text)),
+    ...(sealer ? { priorIds: [...sealer.previousDigests(REQUEST_ID_PURPOSE, text), sha256Hex(text)].map(uuidOf) } : {}),
     method: ctx.method,
     deadline: ctx.deadline,
     keyed: true,

@@ -30,6 +30,22 @@ describe('SecretSealer', () => {
     expect(d).not.toBe(createHmac('sha256', parseSealingKey(KEY_A).key).update(text).digest('hex'));
   });
 
+  it("previous digests: what digest() gave under each earlier key, in order, the current key's not among them", () => {
+    const text = '["deploy-42","checks.create",{}]';
+    const KEY_C = generateSealingKeyText();
+    const rotated = SecretSealer.fromText(KEY_C, [KEY_A, KEY_B]);
+    expect(rotated.previousDigests('config request id', text)).toEqual([
+      sealer.digest('config request id', text),
+      SecretSealer.fromText(KEY_B).digest('config request id', text),
+    ]);
+    expect(rotated.previousDigests('config request id', text)).not.toContain(rotated.digest('config request id', text));
+    // Each key's derived key is its own (a cache by purpose alone would hand the current key's to the earlier ones).
+    expect(rotated.digest('config request id', text)).toBe(
+      SecretSealer.fromText(KEY_C).digest('config request id', text),
+    );
+    expect(sealer.previousDigests('config request id', text)).toEqual([]);
+  });
+
   it.each([
     ['a flipped ciphertext byte', (s: string) => flipPart(s, 4)],
     ['a flipped tag byte', (s: string) => flipPart(s, 3)],

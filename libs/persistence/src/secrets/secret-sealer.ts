@@ -43,7 +43,7 @@ export function generateSealingKeyText(): string {
 export class SecretSealer {
   private readonly keys: Map<string, Buffer>;
   private readonly current: SealingKey;
-  /** digest()'s keys by purpose: derived from the current key (HKDF), never the sealing key itself. */
+  /** digest()'s keys by sealing key and purpose: derived from it (HKDF), never the sealing key itself. */
   private readonly digestKeys = new Map<string, Buffer>();
 
   /** `current` seals and opens; `previous` only open (values sealed before a rotation). */
@@ -102,10 +102,26 @@ export class SecretSealer {
    * guesses offline. After a rotation the same text digests differently.
    */
   digest(purpose: string, text: string): string {
-    let key = this.digestKeys.get(purpose);
+    return this.digestUnder(this.current, purpose, text);
+  }
+
+  /**
+   * The digests of `text` under each earlier key (FLEETWATCH_ENCRYPTION_KEY_PREVIOUS), in order: what digest() gave
+   * before a rotation, so a value recorded by its digest then (a keyed request's id) is still recognised after it.
+   */
+  previousDigests(purpose: string, text: string): string[] {
+    const out: string[] = [];
+    for (const [id, key] of this.keys)
+      if (id !== this.current.id) out.push(this.digestUnder({ id, key }, purpose, text));
+    return out;
+  }
+
+  private digestUnder(sealing: SealingKey, purpose: string, text: string): string {
+    const cacheKey = `${sealing.id}\u0000${purpose}`;
+    let key = this.digestKeys.get(cacheKey);
     if (!key) {
-      key = Buffer.from(hkdfSync('sha256', this.current.key, Buffer.alloc(0), `fleetwatch digest: ${purpose}`, 32));
-      this.digestKeys.set(purpose, key);
+      key = Buffer.from(hkdfSync('sha256', sealing.key, Buffer.alloc(0), `fleetwatch digest: ${purpose}`, 32));
+      this.digestKeys.set(cacheKey, key);
     }
     return createHmac('sha256', key).update(text, 'utf8').digest('hex');
   }
