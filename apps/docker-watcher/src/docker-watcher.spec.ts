@@ -983,3 +983,41 @@ describe("a container's updates are dated in the order they are sent", () => {
     });
   });
 });
+
+describe('a removal and another container known under its name', () => {
+  it('a container destroyed while a renamed one whose inspect hangs is still known under its old name: reported removed', async () => {
+    const ingest = await acceptingIngest();
+    const pusher = new StatusPusher({ url: ingest.url, apiKey: 'k', log, refreshMs: 60_000, lingerMs: 0 });
+    const old = engine.add({ name: 'app-1', labels: { 'fleetwatch.watch': 'true' }, running: true });
+    const w = watcherFor(pusher, engine.socketPath, { answerTimeoutMs: 600, probeAfterMs: 300 });
+    const of = (instanceId: string) => ingest.received.filter((u) => u.instanceId === instanceId);
+    pusher.start();
+    w.start();
+    let release = (): void => undefined;
+    try {
+      await until('app-1 reported', () => of('app-1').length === 1 && w.stats.connected);
+      const seen = logs.length;
+      // Renamed while dockerd is stuck on its lock: its inspect hangs, so the watcher still knows it as app-1.
+      release = engine.hold((path) => path.startsWith(`/containers/${old}/json`));
+      engine.act('app-1', 'rename', { name: 'app-1-old' });
+      await until('the inspect given up', () =>
+        logs.slice(seen).some((l) => /no answer twice, the engine answering pings/.test(l)),
+      );
+      // A new container takes the name (compose up), runs, and is destroyed.
+      engine.add({ name: 'app-1', labels: { 'fleetwatch.watch': 'true' }, running: true });
+      await until('the new app-1 reported', () => of('app-1').filter((u) => u.status === 'running').length === 2);
+      engine.act('app-1', 'destroy');
+      // Before: skipped as the replayed destroy of a container replaced under the name (the stuck one was known under
+      // it), so app-1 was refreshed as running for as long as that container's inspect hung — no container had it.
+      await until('app-1 reported removed', () => of('app-1').some((u) => u.status === 'removed'), 3_000);
+      await pusher.drained();
+      expect(pusher.refreshDue(Date.now() + 61_000)).toBe(1); // web-1 alone
+    } finally {
+      release();
+      await w.stop();
+      await pusher.stop();
+      await w.persist();
+      await ingest.close();
+    }
+  });
+});

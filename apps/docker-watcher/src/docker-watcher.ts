@@ -909,10 +909,13 @@ export class DockerWatcher {
     // A container this watcher never saw and cannot name is nobody's target.
     if (!name && !before) return;
     // Another container known holds its name now (recreated under it: compose up; the old one's destroy replayed by
-    // the events stream after the resync found the new one): the instance is that one, and this removal — dated after
-    // the instance's last update (InstanceFloors) — would end it. Only forgotten, as the resync does.
+    // the events stream after the resync found the new one and forgot the old): the instance is that one, and this
+    // removal — dated after the instance's last update (InstanceFloors) — would end it. Only forgotten, as the resync
+    // does. Only a container no longer known, though: one known was this name's container until now (the engine's names
+    // are unique), and the other known under it is out of date — one renamed away while its inspect hangs — so its
+    // removal was skipped and the name was refreshed as running while no container had it.
     const bare = name?.replace(/^\//, '');
-    if (bare && [...this.known.values()].some((k) => k.name === bare)) {
+    if (!before && bare && [...this.known.values()].some((k) => k.name === bare)) {
       this.ledger.forget(id);
       return;
     }

@@ -36,6 +36,9 @@ export function datedAtMs(update: StatusUpdateInput, fallback: number | undefine
   return typeof update.occurredAt === 'string' ? Date.parse(update.occurredAt) : fallback;
 }
 
+/** Floors kept by an InstanceFloors at most (a few megabytes of state file): see there. */
+export const MAX_INSTANCE_FLOORS = 50_000;
+
 /** The later of two floors (epoch ms); undefined when neither is known. */
 export function laterFloor(a: number | undefined, b: number | undefined): number | undefined {
   return a === undefined ? b : b === undefined ? a : Math.max(a, b);
@@ -51,13 +54,20 @@ export function laterFloor(a: number | undefined, b: number | undefined): number
  * container's or pod's own floor (laterFloor) for datedAfter, so MAX_DATED_AHEAD_MS holds as before.
  *
  * Bounded by age: an update is never dated more than `horizonMs` (the watcher's maxAgeMs) before this clock, so a floor
- * older than that can date nothing after it and is forgotten.
+ * older than that can date nothing after it and is forgotten. And by count (`maxFloors`): the horizon is a day by
+ * default (up to six), and names that live a few minutes each (a Kubernetes Job's or CronJob's pods, a CI runner's
+ * containers) filled the map — and the state file, written whole — with a floor per name ever seen in it. Past
+ * `maxFloors` the floor raised longest ago goes first (a live instance's is raised at each of its refreshes).
  */
 export class InstanceFloors {
+  /** In the order each floor was last raised (re-inserted when raised): the first is the one raised longest ago. */
   private readonly floors = new Map<string, number>();
   private sinceSweep = 0;
 
-  constructor(private readonly horizonMs: number) {}
+  constructor(
+    private readonly horizonMs: number,
+    private readonly maxFloors: number = MAX_INSTANCE_FLOORS,
+  ) {}
 
   /** The date of the instance's last update sent (epoch ms), if kept. */
   get(instanceId: string): number | undefined {
@@ -69,8 +79,10 @@ export class InstanceFloors {
     if (at === undefined || !Number.isFinite(at)) return false;
     const before = this.floors.get(instanceId);
     if (before !== undefined && before >= at) return false;
+    this.floors.delete(instanceId);
     this.floors.set(instanceId, at);
     if (++this.sinceSweep >= 1024) this.prune(now);
+    while (this.floors.size > this.maxFloors) this.floors.delete(this.floors.keys().next().value as string);
     return true;
   }
 
