@@ -108,6 +108,30 @@ describe('SentLedger', () => {
     expect(b.all.get('c')?.history).toEqual(Array.from({ length: 32 }, (_, i) => `s${i + 8}`));
   });
 
+  it('writes floors raised by refreshes alone at most once every 30 s; a container`s acceptance and the stop write them', async () => {
+    // Refreshes are dated now, each raising its instance's floor: written at each (every 5 s), a fleet where nothing
+    // changed rewrote and synced the file all day.
+    const file = join(dir, 'state.json');
+    const now = Date.now();
+    const a = new SentLedger(file, log, 10);
+    a.keepInstanceFloors(new InstanceFloors(3_600_000));
+    await a.load();
+    const onDisk = async () =>
+      (JSON.parse(await readFile(file, 'utf8').catch(() => '{}')) as { instances?: Record<string, number> }).instances;
+    a.instanceDated('web-1', now - 10_000, true); // the first: written
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await onDisk()).toEqual({ 'web-1': now - 10_000 });
+    for (let i = 1; i <= 5; i++) a.instanceDated('web-1', now - 10_000 + i * 1_000, true); // refreshes: not yet
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await onDisk()).toEqual({ 'web-1': now - 10_000 });
+    a.accepted('c', 'x', 'web-1', undefined, now - 4_000); // a container's update: written, floors and all
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await onDisk()).toEqual({ 'web-1': now - 5_000 });
+    a.instanceDated('web-1', now - 3_000, true);
+    await a.flush(); // the stop
+    expect(await onDisk()).toEqual({ 'web-1': now - 3_000 });
+  });
+
   it('writes within the debounce without a flush', async () => {
     const file = join(dir, 'state.json');
     const a = new SentLedger(file, log, 20);

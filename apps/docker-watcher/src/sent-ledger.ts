@@ -83,11 +83,12 @@ export class SentLedger {
 
   /**
    * An update of the pushed instance `instanceId` was sent dated `at` (epoch ms): kept as its floor. Written to the file
-   * when `accepted` (the ingest took it), else with the next write (an acceptance, the write at stop): a watcher that
-   * sends what is never delivered writes nothing.
+   * when `accepted` (the ingest took it) at most once a FLOORS_PERSIST_EVERY_MS (refreshes raise it every few seconds),
+   * else with the next write (a container's acceptance, the write at stop): a watcher that sends what is never
+   * delivered writes nothing.
    */
   instanceDated(instanceId: string, at: number | undefined, accepted = false): void {
-    if (this.floors?.sent(instanceId, at) && accepted) this.state.changed();
+    if (this.floors?.sent(instanceId, at) && accepted && this.floors.persistDue()) this.state.changed();
   }
 
   get all(): ReadonlyMap<string, LedgerEntry> {

@@ -338,7 +338,12 @@ export class PodWatcher {
     pusher.onAccepted((updates) => {
       for (const u of updates) {
         // The pusher's refreshes too (dated now, by it): a restarted watcher dates the instance after them.
-        if (typeof u.occurredAt === 'string' && this.floors.sent(u.instanceId, Date.parse(u.occurredAt)))
+        // Written at most once a FLOORS_PERSIST_EVERY_MS for floors alone (refreshes raise them every few seconds).
+        if (
+          typeof u.occurredAt === 'string' &&
+          this.floors.sent(u.instanceId, Date.parse(u.occurredAt)) &&
+          this.floors.persistDue()
+        )
           this.state.changed();
         const uid = this.uidOf.get(u.updateId as string);
         if (uid === undefined) continue;

@@ -59,10 +59,14 @@ export function laterFloor(a: number | undefined, b: number | undefined): number
  * containers) filled the map — and the state file, written whole — with a floor per name ever seen in it. Past
  * `maxFloors` the floor raised longest ago goes first (a live instance's is raised at each of its refreshes).
  */
+/** How often floors raised by refreshes alone are written to a watcher's state file at most (InstanceFloors.persistDue). */
+export const FLOORS_PERSIST_EVERY_MS = 30_000;
+
 export class InstanceFloors {
   /** In the order each floor was last raised (re-inserted when raised): the first is the one raised longest ago. */
   private readonly floors = new Map<string, number>();
   private sinceSweep = 0;
+  private persistedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly horizonMs: number,
@@ -83,6 +87,18 @@ export class InstanceFloors {
     this.floors.set(instanceId, at);
     if (++this.sinceSweep >= 1024) this.prune(now);
     while (this.floors.size > this.maxFloors) this.floors.delete(this.floors.keys().next().value as string);
+    return true;
+  }
+
+  /**
+   * Whether floors raised by refreshes alone are to be written to the state file now: at most once a
+   * FLOORS_PERSIST_EVERY_MS. A refresh is dated now, so each one raises its instance's floor: written at every refresh
+   * (every 5 s) a fleet where nothing changes rewrote and synced the whole file all day (flash wear on edge hosts). A
+   * crash loses at most that much of the refreshes' floors; a real change, the stop, and the next due write keep them.
+   */
+  persistDue(now: number = Date.now()): boolean {
+    if (now - this.persistedAt < FLOORS_PERSIST_EVERY_MS && now >= this.persistedAt) return false;
+    this.persistedAt = now;
     return true;
   }
 
