@@ -161,8 +161,28 @@ describe('drift properties', () => {
     const member = mk(10_000, 'm').reverse();
     // Duplicated keys (older sites) take the uniqueKeys path.
     const dupes = [...leader, ...leader.slice(0, 5000)];
-    const r = diffSnapshots({ checks: counted(dupes) }, { checks: counted(member) });
+    // And scans of derived arrays (keys, strings): every element an array search or filter passes over is counted.
+    const scanning = ['includes', 'indexOf', 'lastIndexOf', 'find', 'findIndex', 'filter', 'some', 'every'] as const;
+    const originals = scanning.map((m) => [m, Array.prototype[m]] as const);
+    let scanned = 0;
+    for (const [m, original] of originals)
+      Object.defineProperty(Array.prototype, m, {
+        configurable: true,
+        writable: true,
+        value: function (this: unknown[], ...args: unknown[]) {
+          scanned += this.length;
+          return (original as (...a: unknown[]) => unknown).apply(this, args);
+        },
+      });
+    let r: ReturnType<typeof diffSnapshots>;
+    try {
+      r = diffSnapshots({ checks: counted(dupes) }, { checks: counted(member) });
+    } finally {
+      for (const [m, original] of originals)
+        Object.defineProperty(Array.prototype, m, { configurable: true, writable: true, value: original });
+    }
     expect(r.areas.checks.changed).toBe(10_000);
+    expect(scanned).toBeLessThan(100 * 25_000);
     expect(reads).toBeGreaterThan(25_000); // every item was read through the proxies
     expect(reads).toBeLessThan(100 * 25_000);
   });
