@@ -36,14 +36,14 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-const urlOf = (port: number) => `postgresql://postgres@127.0.0.1:${port}/fleetwatch`;
-const prismaAt = (port: number) => {
-  const db = createPrismaClient(urlOf(port), { connectionTimeoutMs: 1000 });
+const urlOf = (port: number, database = 'fleetwatch') => `postgresql://postgres@127.0.0.1:${port}/${database}`;
+const prismaAt = (port: number, database?: string) => {
+  const db = createPrismaClient(urlOf(port, database), { connectionTimeoutMs: 1000 });
   dbs.push(db);
   return db;
 };
-const poolAt = (port: number) => {
-  const pool = createSqlPool(urlOf(port), { connectionTimeoutMs: 1000 });
+const poolAt = (port: number, database?: string) => {
+  const pool = createSqlPool(urlOf(port, database), { connectionTimeoutMs: 1000 });
   pools.push(pool);
   return pool;
 };
@@ -84,5 +84,46 @@ describe('database readiness against Postgres away', () => {
     const port = await listen(() => undefined);
     expect(await pingDatabase(prismaAt(port), 500)).toMatchObject({ ok: false, reason: 'timeout' });
     expect(await reasonOf(pingSqlPool(poolAt(port), 500))).toBe('timeout');
+  });
+});
+
+/**
+ * A server that answers a connection's startup message with a FATAL ErrorResponse carrying `code` (Postgres's wire
+ * format: 'E', length, fields S/V/C/M, a terminating zero), as a real one refusing the password does.
+ */
+function fatalOnStartup(code: string, message: string): (s: Socket) => void {
+  return (s) =>
+    s.once('data', () => {
+      const fields = Buffer.from(`SFATAL\0VFATAL\0C${code}\0M${message}\0\0`, 'utf8');
+      const head = Buffer.alloc(5);
+      head.write('E', 0);
+      head.writeInt32BE(fields.length + 4, 1);
+      s.end(Buffer.concat([head, fields]));
+    });
+}
+
+// A refused password (28P01) or a database that does not exist (3D000) is a configuration error: Postgres answered, so
+// neither is `unreachable` (nor `timeout`): /readyz shows the catch-all `unavailable`, and the log has the error.
+describe('database readiness against a configuration error (Postgres answers)', () => {
+  it('a refused password (28P01) reads `unavailable`, not `unreachable`', async () => {
+    const port = await listen(fatalOnStartup('28P01', 'password authentication failed for user "postgres"'));
+    expect(await reasonOf(databaseReadinessCheck(prismaAt(port)).check())).toBe('unavailable');
+    const ping = await pingDatabase(prismaAt(port));
+    // Postgres's refusal reached the check (not a connection closed under it, which is `unreachable`).
+    expect(ping).toMatchObject({ ok: false, error: expect.stringMatching(/authentication failed/i) });
+    expect(ping).not.toHaveProperty('reason');
+    await expect(pingSqlPool(poolAt(port))).rejects.toMatchObject({ code: '28P01' });
+    expect(await reasonOf(pingSqlPool(poolAt(port)))).toBe('unavailable');
+  });
+
+  it('a database that does not exist (3D000, the real local server) reads `unavailable`, not `unreachable`', async () => {
+    const missing = `fw_no_such_database_${process.pid}`;
+    expect(await reasonOf(databaseReadinessCheck(prismaAt(5432, missing)).check())).toBe('unavailable');
+    expect(await pingDatabase(prismaAt(5432, missing))).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/not exist/),
+    });
+    await expect(pingSqlPool(poolAt(5432, missing))).rejects.toMatchObject({ code: '3D000' });
+    expect(await reasonOf(pingSqlPool(poolAt(5432, missing)))).toBe('unavailable');
   });
 });

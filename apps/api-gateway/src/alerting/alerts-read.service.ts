@@ -24,10 +24,12 @@ import {
   AlertEvaluationReaderRepository,
   AlertEventsRepository,
   AlertsReadRepository,
+  TargetStatesRepository,
   type AlertRow,
 } from '@fleetwatch/persistence';
 import type { GatewayConfig } from '../config';
 import { CorruptRecords } from '../live/corrupt-records';
+import { durableTargets } from '../live/durable-targets';
 import { GATEWAY_CONFIG } from '../tokens';
 
 /** The latest time Postgres takes as an ISO text from toISOString (9999-12-31T23:59:59.999Z). */
@@ -51,6 +53,7 @@ export class AlertsReadService {
     private readonly live: LiveStateStore,
     @Inject(GATEWAY_CONFIG) private readonly gateway: Pick<GatewayConfig, 'site'>,
     private readonly corrupt: CorruptRecords,
+    private readonly states: TargetStatesRepository,
   ) {}
 
   /** Firing alerts now (the overview's count). */
@@ -77,10 +80,13 @@ export class AlertsReadService {
       this.live.readTargets(targetIds, this.corrupt.note),
       page.length ? this.muterInputs(nowMs) : Promise.resolve({ silences: [], windows: [] }),
     ]);
-    // A target whose record in live state cannot be read (corrupt) fails no page: its alerts are listed without its
-    // name, matched as a target live state does not hold; counted and logged.
-    for (const err of read.unreadable) this.corrupt.note(err);
-    const targets = read.targets;
+    // A target whose record in live state cannot be read (corrupt) fails no page: its alerts are listed with it as its
+    // durable state (Postgres) holds it — name, tags, locations — which is what the evaluator matched maintenance
+    // windows against (one query a page, none without such a target); one Postgres does not hold is matched as a
+    // target live state does not hold, without its name. Counted and logged (durableTargets).
+    const durable = await durableTargets(this.states, read.unreadable, this.corrupt.note);
+    const targets = new Map(read.targets);
+    for (const [id, d] of durable) if (!targets.has(id)) targets.set(id, d.record);
     const site = this.gateway.site;
     const muter = createMuter({
       ...muterInputs,

@@ -13,6 +13,7 @@ import {
 import type { TargetSnapshot } from '@fleetwatch/domain';
 import { LiveKeys, type TargetWrite } from '@fleetwatch/live-state';
 import {
+  AlertConfigRepository,
   AlertStatesRepository,
   closeSqlPool,
   createPrismaClient,
@@ -269,4 +270,69 @@ describe('a corrupt location entry of a target', () => {
     // Its two entries again, and check:d (corrupt tags, no durable state) on the page.
     expect(corruptReads()).toBe(before + 5);
   });
+});
+
+it('GET /api/v1/alerts: an alert of a corrupt target under a maintenance window scoped by its tag is shown muted, as the aggregator mutes it (from Postgres)', async () => {
+  // The evaluator matches maintenance scopes against the durable state (Postgres), which reads the target's tags fine;
+  // the list matched the alert as a target live state does not hold (no tags, no site): shown not muted — while it
+  // was muted, and no notification went out for it.
+  const id = 'check:m';
+  await gw.live.writeTargets([write(id, TargetKind.Check, S.Up)]);
+  await runInTransaction(db, (tx) =>
+    new TargetStatesRepository(db).saveMany(tx, [{ ...durable(id, TargetKind.Check), tags: ['maint'] }]),
+  );
+  await gw.redis.hset(LiveKeys.target(id), 'tags', '{not json');
+  const pool = createSqlPool(gw.database.databaseUrl);
+  try {
+    await runInSqlTransaction(pool, async (tx) => {
+      await new AlertStatesRepository(pool).saveStates(
+        tx,
+        [
+          {
+            key: `default.target-down\u0000${id}`,
+            ruleId: 'default.target-down',
+            targetId: id,
+            fingerprint: 'cccccccccccccc02',
+            state: 'firing',
+            labels: { alertname: 'target down', severity: 'critical', rule_id: 'default.target-down', target: id },
+            value: null,
+            activeAt: NOW - 120_000,
+            firedAt: NOW - 60_000,
+            resolvedAt: null,
+            lastSentAt: null,
+          },
+        ],
+        [],
+      );
+      await new AlertConfigRepository(pool).insertNew(
+        tx,
+        'maintenanceWindows',
+        [
+          {
+            id: 'maint-window',
+            name: 'maint window',
+            hash: 'x',
+            spec: {
+              name: 'maint window',
+              scope: { targetIds: [], tags: ['maint'], sites: [] },
+              schedule: {
+                type: 'once',
+                startsAt: new Date(NOW - 3_600_000).toISOString(),
+                endsAt: new Date(NOW + 3_600_000).toISOString(),
+              },
+              createdBy: 'admin',
+            },
+          },
+        ],
+        1,
+      );
+    });
+  } finally {
+    await closeSqlPool(pool);
+  }
+  const res = await get<AlertListResponse>(`/api/v1/alerts?targetId=${encodeURIComponent(id)}`);
+  expect(res.status).toBe(200);
+  expect(res.body.items.map((a) => [a.targetId, a.targetName, a.muted])).toEqual([
+    [id, 'm (durable)', { kind: 'maintenance', id: 'maint-window' }],
+  ]);
 });

@@ -21,7 +21,7 @@ const RESYNC_MIN_MS = 10_000;
 
 function hubWith(
   getTarget: (id: string) => Promise<unknown> = async () => ({ id: 'x', locations: [] }),
-  liveState: Partial<Record<'getHostMetricsMany' | 'getTargets' | 'ping', (ids: string[]) => Promise<unknown>>> = {},
+  liveState: Partial<Record<'getHostMetricsMany' | 'readTargets' | 'ping', (ids: string[]) => Promise<unknown>>> = {},
 ) {
   const config = {
     wsMaxSocketsPerPrincipal: 100,
@@ -327,10 +327,10 @@ describe('subscribing to host metrics', () => {
   const liveState = (reads: string[][] = []) => ({
     getHostMetricsMany: async (ids: string[]) =>
       new Map(ids.filter((h) => h === 'gpu-1').map((h) => [h, sample(h)] as [string, string])),
-    getTargets: async (ids: string[]) => {
+    readTargets: async (ids: string[]) => {
       reads.push(ids);
       const known: Record<string, unknown> = { 'host:gpu-1': { kind: 'host' }, 'host:box-2': { kind: 'host' } };
-      return new Map(ids.filter((id) => known[id]).map((id) => [id, known[id]]));
+      return { targets: new Map(ids.filter((id) => known[id]).map((id) => [id, known[id]])), unreadable: [] };
     },
   });
 
@@ -375,7 +375,7 @@ describe('subscribing to host metrics', () => {
   it('while live state does not answer: an error without the Redis error', async () => {
     const { open } = hubWith(undefined, {
       getHostMetricsMany: async () => new Map(),
-      getTargets: async () => {
+      readTargets: async () => {
         throw new Error('connect ECONNREFUSED redis-0.internal:6379');
       },
     });
@@ -394,7 +394,7 @@ describe('subscribing to host metrics', () => {
   it('failing after the samples there are were sent: the error names what failed, not a first view still to come', async () => {
     const { open } = hubWith(undefined, {
       ...liveState(),
-      getTargets: async () => {
+      readTargets: async () => {
         throw new Error('Command timed out (redis-0.internal:6379)');
       },
     });

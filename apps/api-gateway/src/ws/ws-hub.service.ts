@@ -646,15 +646,24 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
       }
       // The samples there are were sent: what fails now is only telling which of the others are no host.
       const unsampled = [...new Set(message.hostIds.filter((h) => !sampled.has(h)))];
-      let unknown: string[];
+      let checked: { unknown: string[]; corrupt: Array<{ hostId: string; err: CorruptRecordError }> };
       try {
-        unknown = await this.unknownHosts(unsampled);
+        checked = await this.unknownHosts(unsampled);
       } catch (e) {
-        if (e instanceof CorruptRecordError) this.corruptRecord(e);
         this.send(client, { type: 'error', id: message.id, message: hostsUnchecked(unsampled, e) });
         return;
       }
+      const { unknown, corrupt } = checked;
       if (unknown.length) this.send(client, { type: 'error', id: message.id, message: noSuchHosts(unknown) });
+      // A host whose record cannot be read (corrupt) is named apart: one such record leaves the others checked.
+      if (corrupt[0]) {
+        for (const c of corrupt) this.corruptRecord(c.err);
+        const text = hostsUnchecked(
+          corrupt.map((c) => c.hostId),
+          corrupt[0].err,
+        );
+        this.send(client, { type: 'error', id: message.id, message: text });
+      }
     }
   }
 
@@ -760,14 +769,27 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
    * Of hosts with no sample in live state, those that are no host there either: what GET /api/v1/hosts/{id} answers
    * with a 404 (every role reads every host there, so naming them tells no one more).
    */
-  private async unknownHosts(hostIds: readonly string[]): Promise<string[]> {
-    if (hostIds.length === 0) return [];
+  private async unknownHosts(
+    hostIds: readonly string[],
+  ): Promise<{ unknown: string[]; corrupt: Array<{ hostId: string; err: CorruptRecordError }> }> {
+    if (hostIds.length === 0) return { unknown: [], corrupt: [] };
     const ids = [...new Set(hostIds)];
-    const known = await this.live.getTargets(
+    // readTargets, not getTargets: one host's record that cannot be read (corrupt) fails no check of the others (with
+    // getTargets its error stood for every host asked, and a host id that is no host was never said to be one).
+    const { targets, unreadable } = await this.live.readTargets(
       ids.map((h) => TargetIds.host(h)),
       this.corruptPart,
     );
-    return ids.filter((h) => known.get(TargetIds.host(h))?.kind !== TargetKind.Host);
+    const corrupt = new Map(unreadable.map((err) => [err.targetId, err]));
+    return {
+      unknown: ids.filter(
+        (h) => !corrupt.has(TargetIds.host(h)) && targets.get(TargetIds.host(h))?.kind !== TargetKind.Host,
+      ),
+      corrupt: ids.flatMap((h) => {
+        const err = corrupt.get(TargetIds.host(h));
+        return err ? [{ hostId: h, err }] : [];
+      }),
+    };
   }
 
   /**

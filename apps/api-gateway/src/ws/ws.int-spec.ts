@@ -20,7 +20,7 @@ import {
 import { CorruptRecordError, createRedis, LiveKeys, LiveStateStore, type TargetWrite } from '@fleetwatch/live-state';
 import * as testing from '@fleetwatch/testing';
 import { ADMIN_PASSWORD, GatewayHarness, startGateway } from '../int-spec.helpers';
-import { corruptTarget, hostsUnchecked, READ_FAILURES_DEGRADED, WsHub } from './ws-hub.service';
+import { corruptTarget, hostsUnchecked, noSuchHosts, READ_FAILURES_DEGRADED, WsHub } from './ws-hub.service';
 import { processWsStats } from './ws.metrics';
 
 // The WebSocket at /ws (issue 17) with a real `ws` client: Origin and credential checked
@@ -545,6 +545,26 @@ describe('a corrupt record in live state (Redis answers, the value cannot be rea
       new RegExp(
         `^could not tell whether host "${unreadable}" exists \\(no sample yet\\): its record in live state is corrupt`,
       ),
+    );
+    c.ws.close();
+  });
+
+  it('a corrupt host record beside a host that does not exist: the one that does not is still named as no host', async () => {
+    // One corrupt record failed the whole check: every host without a sample was answered "could not tell whether …
+    // exist: its record in live state is corrupt", so a host id that is no host (a typo) was never said to be one.
+    const unreadable = `ws-corrupt-beside-${Date.now()}`;
+    const missing = `ws-no-such-host-${Date.now()}`;
+    await liveRedis.hset(LiveKeys.target(TargetIds.host(unreadable)), { kind: TargetKind.Host, tags: '[1,' });
+    const c = await open(a, bearer(token));
+    await c.next('ready');
+    await subscribe(c, { type: 'subscribe', id: 'pair', topic: 'host-metrics', hostIds: [unreadable, missing] });
+    const corrupt = new CorruptRecordError(`target:${TargetIds.host(unreadable)}`, 'tags');
+    const errors = [await c.next('error'), await c.next('error')];
+    expect(errors).toEqual(
+      expect.arrayContaining([
+        { type: 'error', id: 'pair', message: noSuchHosts([missing]) },
+        { type: 'error', id: 'pair', message: hostsUnchecked([unreadable], corrupt) },
+      ]),
     );
     c.ws.close();
   });
