@@ -372,14 +372,18 @@ describe('three real sites', () => {
         if (listening) decoys.push(decoy);
       }
       expect(decoys.length).toBeGreaterThan(0);
-      // Past the snapshot's 5 s cache.
-      await new Promise((r) => setTimeout(r, 5_500));
-      const snap = await call<{ areas: { componentVersions: Array<{ key: string; version: string | null }> } }>(
-        tokenMember,
-        'GET',
-        '/api/v1/system/snapshot/current',
+      // A snapshot built after the decoys listen (past the 5 s cache: polled, not a fixed 5.5 s sleep).
+      const decoysUp = Date.now();
+      const snap = await waitFor(
+        async () => {
+          const res = await call<{
+            generatedAt: string;
+            areas: { componentVersions: Array<{ key: string; version: string | null }> };
+          }>(tokenMember, 'GET', '/api/v1/system/snapshot/current');
+          return res.status === 200 && Date.parse(res.body.generatedAt) >= decoysUp ? res : null;
+        },
+        { timeoutMs: 30_000, intervalMs: 250, description: 'a snapshot built after the decoys listen' },
       );
-      expect(snap.status).toBe(200);
       const versions = Object.fromEntries(snap.body.areas.componentVersions.map((c) => [c.key, c.version]));
       expect(versions).toEqual({
         aggregator: null,

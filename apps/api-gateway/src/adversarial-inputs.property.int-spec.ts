@@ -22,8 +22,11 @@ let admin: string;
 const existing: Record<'check' | 'rule', string> = { check: '', rule: '' };
 
 beforeAll(async () => {
-  gw = await startGateway(testing, 'adversarial', { env: { GATEWAY_RPC_TIMEOUT_MS: '10000' } });
-  dist = await privateOwnerDist(`owner-adversarial-${testing.testEnv().runId}`);
+  // The owner's build and the gateway's start at once (neither needs the other).
+  await Promise.all([
+    startGateway(testing, 'adversarial', { env: { GATEWAY_RPC_TIMEOUT_MS: '10000' } }).then((g) => (gw = g)),
+    privateOwnerDist(`owner-adversarial-${testing.testEnv().runId}`).then((d) => (dist = d)),
+  ]);
   owner = await startOwnerProcess(dist, {
     databaseUrl: gw.database.databaseUrl,
     amqpUrl: gw.config.amqpUrl,
@@ -541,6 +544,13 @@ async function readBackOf(route: BodyRoute, path: string, res: HttpAnswer): Prom
 
 // ── properties ──
 
+/**
+ * Runs in flight at once: each run's assertion is about its own requests (names, keys and read-backs are its own), so
+ * the runs go CONCURRENCY at a time (assertConcurrently: fast-check's values for the seed; a failure replayed alone
+ * and shrunk by fast-check). One at a time, the suite waited on each round trip (~1 min here, 5 on a loaded CI box).
+ */
+const CONCURRENCY = 8;
+
 describe('a hostile client gets no 5xx, and what a 2xx accepted reads back as written', () => {
   it('query strings: any value of any parameter, repeated or unknown', async () => {
     const param = (r: string) =>
@@ -556,41 +566,38 @@ describe('a hostile client gets no 5xx, and what a 2xx accepted reads back as wr
           ? [{ weight: 2, arbitrary: fc.tuple(fc.constant('cursor'), forgedCursor) }]
           : []),
       );
-    await fc.assert(
-      fc.asyncProperty(
-        // Mostly one parameter: with a second one refused, the first never reaches a store.
-        fc
-          .constantFrom(...Object.keys(QUERIES))
-          .chain((r) =>
-            fc.tuple(
-              fc.constant(r),
-              fc.oneof(
-                { weight: 3, arbitrary: param(r).map((p) => [p]) },
-                { weight: 1, arbitrary: fc.array(param(r), { minLength: 2, maxLength: 3 }) },
-              ),
+    await testing.assertConcurrently(
+      // Mostly one parameter: with a second one refused, the first never reaches a store.
+      fc
+        .constantFrom(...Object.keys(QUERIES))
+        .chain((r) =>
+          fc.tuple(
+            fc.constant(r),
+            fc.oneof(
+              { weight: 3, arbitrary: param(r).map((p) => [p]) },
+              { weight: 1, arbitrary: fc.array(param(r), { minLength: 2, maxLength: 3 }) },
             ),
           ),
-        async ([r, params]) => {
-          await send('GET', `${r}?${params.map(([k, v]) => `${k}=${encodePart(v)}`).join('&')}`);
-        },
-      ),
-      // 27 routes, ~18 requests each (on the cursor routes two in three a forged cursor), a fresh seed each run; 1000
-      // cost ~9 s here (~20 s on a loaded CI box).
-      { numRuns: 500 },
+        ),
+      async ([r, params]) => {
+        await send('GET', `${r}?${params.map(([k, v]) => `${k}=${encodePart(v)}`).join('&')}`);
+      },
+      // 27 routes, ~18 requests each (on the cursor routes two in three a forged cursor), a fresh seed each run.
+      { numRuns: 500, concurrency: CONCURRENCY },
     );
   });
 
   it('path parameters: any text as an id, key, slug, member or version', async () => {
-    await fc.assert(
-      fc.asyncProperty(
+    await testing.assertConcurrently(
+      fc.tuple(
         fc.constantFrom(...PATHS),
         hostileString.filter((s) => s !== '' && s !== '.' && s !== '..'),
-        async (route, value) => {
-          const [method, template] = route.split(' ');
-          await send(method, template.replace('{}', encodePart(value)), PATH_BODIES[route]);
-        },
       ),
-      { numRuns: 400 },
+      async ([route, value]) => {
+        const [method, template] = route.split(' ');
+        await send(method, template.replace('{}', encodePart(value)), PATH_BODIES[route]);
+      },
+      { numRuns: 400, concurrency: CONCURRENCY },
     );
   });
 
@@ -600,8 +607,9 @@ describe('a hostile client gets no 5xx, and what a 2xx accepted reads back as wr
     const mutation = fc
       .constantFrom(...places)
       .chain(([route, path]) => fc.tuple(fc.constant(route), fc.constant(path), valueLike(at(route.body, path))));
-    await fc.assert(
-      fc.asyncProperty(mutation, async ([route, path, value]) => {
+    await testing.assertConcurrently(
+      mutation,
+      async ([route, path, value]) => {
         const n = ++serial;
         let body = setAt(route.body, path, value) as Record<string, unknown>;
         for (const field of route.unique ?? [])
@@ -626,17 +634,18 @@ describe('a hostile client gets no 5xx, and what a 2xx accepted reads back as wr
           expect({ target, path, stored }).toEqual({ target, path, stored: stored === sent ? sent : sent.trim() });
         if (typeof sent === 'number')
           expect({ target, path, stored }).toEqual({ target, path, stored: sent === 0 ? 0 : sent });
-      }),
+      },
       // 176 places: each hit ~6 times; about 1 in 5 is accepted and read back (the bound below needs the 1000).
-      { numRuns: 1000 },
+      { numRuns: 1000, concurrency: CONCURRENCY },
     );
     // Not vacuous: many of them were accepted and read back.
     expect(readBack).toBeGreaterThan(100);
   });
 
   it('bodies with any bytes in a string are refused unless UTF-8, and kept as sent when they are', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 8 }), async (bytes) => {
+    await testing.assertConcurrently(
+      fc.uint8Array({ minLength: 1, maxLength: 8 }),
+      async (bytes) => {
         const key = `app.bytes${++serial}`;
         const body = Buffer.concat([Buffer.from('{"value":"<'), bytes, Buffer.from('>"}')]);
         const res = await fetch(`${gw.url}/api/v1/properties/${key}`, {
@@ -651,39 +660,39 @@ describe('a hostile client gets no 5xx, and what a 2xx accepted reads back as wr
         const sent = JSON.parse(body.toString('utf8')) as { value: string };
         const read = await send('GET', `/api/v1/properties/${key}`);
         expect((read.body as { value: unknown }).value).toEqual(sent.value);
-      }),
-      { numRuns: 150 },
+      },
+      { numRuns: 150, concurrency: CONCURRENCY },
     );
   });
 
   it('bodies nested to any depth are read or refused, never a 5xx', async () => {
-    await fc.assert(
-      fc.asyncProperty(
+    await testing.assertConcurrently(
+      fc.tuple(
         fc.constantFrom(...BODIES.filter((b) => b.method !== 'PATCH')),
         fc.oneof(fc.integer({ min: 1, max: 200 }), fc.integer({ min: 200, max: 300_000 })),
         fc.constantFrom('[', '{"a":'),
-        async (route, depth, open) => {
-          const close = open === '[' ? ']' : '}';
-          const inner = open === '[' ? '' : '1';
-          const text = `{"value":${open.repeat(depth)}${inner}${close.repeat(depth)}}`;
-          const res = await gw.request<ApiErrorBody>(route.method, route.path.replace('{n}', 'deep'), {
-            token: admin,
-            body: text,
-          });
-          expect({ route: route.path, depth, status: res.status < 500 }).toEqual({
-            route: route.path,
-            depth,
-            status: true,
-          });
-        },
       ),
-      { numRuns: 60 },
+      async ([route, depth, open]) => {
+        const close = open === '[' ? ']' : '}';
+        const inner = open === '[' ? '' : '1';
+        const text = `{"value":${open.repeat(depth)}${inner}${close.repeat(depth)}}`;
+        const res = await gw.request<ApiErrorBody>(route.method, route.path.replace('{n}', 'deep'), {
+          token: admin,
+          body: text,
+        });
+        expect({ route: route.path, depth, status: res.status < 500 }).toEqual({
+          route: route.path,
+          depth,
+          status: true,
+        });
+      },
+      { numRuns: 60, concurrency: CONCURRENCY },
     );
   });
 
   it('after all that, every list, export and page still reads', async () => {
-    for (const path of Object.keys(QUERIES)) await send('GET', path);
-    for (const path of [
+    await Promise.all(Object.keys(QUERIES).map((path) => send('GET', path)));
+    const paths = [
       '/api/v1/checks?limit=1000',
       '/api/v1/alert-rules?limit=1000',
       '/api/v1/channels?limit=1000',
@@ -701,12 +710,16 @@ describe('a hostile client gets no 5xx, and what a 2xx accepted reads back as wr
       '/api/v1/system/snapshot/current',
       '/api/v1/status/report',
       '/api/v1/status/summary',
-    ])
-      expect({ path, status: (await send('GET', path)).status }).toEqual({ path, status: 200 });
+    ];
+    const statuses = await Promise.all(paths.map(async (path) => ({ path, status: (await send('GET', path)).status })));
+    expect(statuses).toEqual(paths.map((path) => ({ path, status: 200 })));
     const pages = (await send('GET', '/api/v1/status-pages?limit=1000')).body as { items: Array<{ slug: string }> };
-    for (const { slug } of pages.items) {
-      const res = await gw.request('GET', `/api/v1/public/status-pages/${slug}`);
-      expect({ slug, status: res.status < 500 }).toEqual({ slug, status: true });
-    }
+    const answers = await Promise.all(
+      pages.items.map(async ({ slug }) => {
+        const res = await gw.request('GET', `/api/v1/public/status-pages/${slug}`);
+        return { slug, status: res.status < 500 };
+      }),
+    );
+    expect(answers).toEqual(pages.items.map(({ slug }) => ({ slug, status: true })));
   });
 });

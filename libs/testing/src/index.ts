@@ -12,3 +12,4 @@ export { streamPost, type StreamedAnswer } from './stream-post';
 export { copyBuiltDist, copyBuiltDistAsync, type DistCopyOptions } from './dist-copy';
 export { spawnBuiltService, type BuiltService, type BuiltServiceOptions } from './built-service';
 export { canonicalJson, jsonValueArbitrary, storeHostileText, storeHostileUnit } from './arbitraries';
+export { assertConcurrently, type ConcurrentAssertOptions } from './concurrent-property';

@@ -20,8 +20,11 @@ let admin: string;
 let baseline = '';
 
 beforeAll(async () => {
-  gw = await startGateway(testing, 'cac-prop', { env: { GATEWAY_RPC_BULK_TIMEOUT_MS: '15000' } });
-  dist = await privateOwnerDist(`owner-cac-prop-${testing.testEnv().runId}`);
+  // The owner's build and the gateway's start at once (neither needs the other).
+  await Promise.all([
+    startGateway(testing, 'cac-prop', { env: { GATEWAY_RPC_BULK_TIMEOUT_MS: '15000' } }).then((g) => (gw = g)),
+    privateOwnerDist(`owner-cac-prop-${testing.testEnv().runId}`).then((d) => (dist = d)),
+  ]);
   owner = await startOwnerProcess(dist, {
     databaseUrl: gw.database.databaseUrl,
     amqpUrl: gw.config.amqpUrl,
