@@ -15,6 +15,21 @@ import { DEADLINE_SEPARATOR, LiveKeys } from './keys';
  */
 export type LocationRecord = Omit<LocationSnapshot, 'deadline' | 'run'>;
 
+/** A target's locations as Redis keeps them: each location's snapshot without the bookkeeping Postgres holds. */
+export function locationRecordsOf(t: Pick<TargetSnapshot, 'locations'>): Record<string, LocationRecord> {
+  const locations: Record<string, LocationRecord> = {};
+  for (const [name, l] of Object.entries(t.locations))
+    locations[name] = {
+      status: l.status,
+      observedAt: l.observedAt,
+      lastSeen: l.lastSeen,
+      latencyMs: l.latencyMs,
+      detail: l.detail,
+      lifecycle: l.lifecycle,
+    };
+  return locations;
+}
+
 /** What Redis keeps of one target: the domain snapshot with Redis-side locations. */
 export type TargetRecord = Omit<TargetSnapshot, 'locations'> & { locations: Record<string, LocationRecord> };
 

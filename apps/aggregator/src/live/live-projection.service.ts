@@ -5,7 +5,7 @@ import {
   LiveStateStore,
   type CheckMetricsWrite,
   type DueDeadline,
-  type LocationRecord,
+  locationRecordsOf,
   type TargetWrite,
 } from '@fleetwatch/live-state';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
@@ -33,17 +33,7 @@ export const CHECK_METRICS_MIN_TTL_SECONDS = 600;
 const CHECK_METRICS_RESTORE_MS = CHECK_METRICS_MIN_TTL_SECONDS * 1000;
 
 function toWrite(t: TargetSnapshot, previous: IndexedAs | null): TargetWrite {
-  const locations: Record<string, LocationRecord> = {};
-  for (const [name, l] of Object.entries(t.locations)) {
-    locations[name] = {
-      status: l.status,
-      observedAt: l.observedAt,
-      lastSeen: l.lastSeen,
-      latencyMs: l.latencyMs,
-      detail: l.detail,
-      lifecycle: l.lifecycle,
-    };
-  }
+  const locations = locationRecordsOf(t);
   return {
     id: t.id,
     kind: t.kind,

@@ -1,5 +1,10 @@
 import type { TargetSnapshot } from '@fleetwatch/domain';
-import type { CorruptPartListener, TargetRecord, UnreadableTarget } from '@fleetwatch/live-state';
+import {
+  locationRecordsOf,
+  type CorruptPartListener,
+  type TargetRecord,
+  type UnreadableTarget,
+} from '@fleetwatch/live-state';
 import type { TargetStatesRepository } from '@fleetwatch/persistence';
 
 /** A target listed from its durable state (Postgres) because its live record cannot be read, and why. */
@@ -37,17 +42,7 @@ export async function durableTargets(
 
 /** A durable snapshot as live state would hold it: its locations without the aggregator's bookkeeping. */
 export function recordOf(t: TargetSnapshot): TargetRecord {
-  const locations: TargetRecord['locations'] = {};
-  for (const [location, l] of Object.entries(t.locations)) {
-    locations[location] = {
-      status: l.status,
-      observedAt: l.observedAt,
-      lastSeen: l.lastSeen,
-      latencyMs: l.latencyMs,
-      detail: l.detail,
-      lifecycle: l.lifecycle,
-    };
-  }
+  const locations = locationRecordsOf(t);
   return {
     id: t.id,
     kind: t.kind,
