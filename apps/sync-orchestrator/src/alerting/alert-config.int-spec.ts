@@ -74,6 +74,11 @@ function must<T>(v: T | null | undefined): T {
   return v;
 }
 
+/** The subscriptions owner over this file's writer, pool and sealer (the default deny-list policy). */
+function subscriptionsService(repository = new SubscriptionsRepository(owner.pool)): SubscriptionsService {
+  return new SubscriptionsService(owner.writer, repository, sealer, createTargetPolicy(DEFAULT_DENY_NETWORKS));
+}
+
 /** The head's hash is what the version's rebuilt snapshot hashes to (SQL and TypeScript agree). */
 async function expectHashConsistent(): Promise<void> {
   const head = await owner.versions.head();
@@ -279,12 +284,7 @@ describe('channels and their secrets', () => {
   );
 
   it('a subscription URL with a NUL is refused naming url, nothing written (it was a database error, a 500)', async () => {
-    const subscriptions = new SubscriptionsService(
-      owner.writer,
-      new SubscriptionsRepository(owner.pool),
-      sealer,
-      createTargetPolicy(DEFAULT_DENY_NETWORKS),
-    );
+    const subscriptions = subscriptionsService();
     const before = (await owner.versions.head()).version;
     const e = await rejection(
       subscriptions.create(ALICE, {
@@ -307,12 +307,7 @@ describe('channels and their secrets', () => {
 
   it('a subscription secret with a lone surrogate is refused naming secret (sealed as UTF-8 it opened as U+FFFD: the deliveries were signed with another key); a pair is kept exactly', async () => {
     const repository = new SubscriptionsRepository(owner.pool);
-    const subscriptions = new SubscriptionsService(
-      owner.writer,
-      repository,
-      sealer,
-      createTargetPolicy(DEFAULT_DENY_NETWORKS),
-    );
+    const subscriptions = subscriptionsService(repository);
     const before = (await owner.versions.head()).version;
     for (const secret of ['signing secret \ud800 0123', 'signing secret 0123 \udc00']) {
       const e = await rejection(subscriptions.create(ALICE, { name: 's', url: 'https://hooks.example.com/x', secret }));
@@ -696,12 +691,7 @@ describe('rate-limit pauses end when the channel or subscription changes', () =>
   });
 
   it('a subscription: a change or disabling ends its pause, in its write; a write that changes nothing does not; a delete removes it', async () => {
-    const subscriptions = new SubscriptionsService(
-      owner.writer,
-      new SubscriptionsRepository(owner.pool),
-      sealer,
-      createTargetPolicy(DEFAULT_DENY_NETWORKS),
-    );
+    const subscriptions = subscriptionsService();
     const spec = { name: 'limited', url: 'https://hooks.example.com/s' };
     const { subscription: s } = await subscriptions.create(ALICE, { ...spec, secret: 'a signing secret 0123' });
     expect(s.pausedUntil).toBeNull();
@@ -727,12 +717,7 @@ describe('rate-limit pauses end when the channel or subscription changes', () =>
   });
 
   it('a subscription: its stored secret sent again is no change (no version, no pause ended); another secret is', async () => {
-    const subscriptions = new SubscriptionsService(
-      owner.writer,
-      new SubscriptionsRepository(owner.pool),
-      sealer,
-      createTargetPolicy(DEFAULT_DENY_NETWORKS),
-    );
+    const subscriptions = subscriptionsService();
     const spec = { name: 'resent', url: 'https://hooks.example.com/r' };
     const { subscription: s, version: created } = await subscriptions.create(ALICE, {
       ...spec,
