@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { toStorable } from '@fleetwatch/contracts';
 import { createIsolatedDatabase, type IsolatedDatabase } from '@fleetwatch/testing';
 import { closeSqlPool, createSqlPool, runInSqlTransaction, sqlExecute, sqlQuery, type SqlPool } from '../sql/sql-pool';
+import { commitGatedPool } from '../sql/commit-gate.int-helpers';
 import { AlertDeliveriesRepository, DELIVERY_ERROR_MAX, type DeliveryAttempt } from './alert-deliveries.repository';
 
 // A database of its own: another spec's workers or claims must not take this one's queued messages.
@@ -139,11 +140,135 @@ describe('AlertDeliveriesRepository', () => {
       claims.filter((p) => p.channelId === busy || p.channelId === quiet).map((p) => p.id);
     const claimed = mine(await repo.claimDue('a', T, 100, 30_000, 2));
     expect(claimed).toEqual([backlog[0], backlog[1], late]);
-    // The rest of the backlog is still there for the next claim, oldest first.
+    // Another replica, while those two are under way: the channel's share is taken, site-wide.
+    expect(mine(await repo.claimDue('b', T, 100, 30_000, 2))).toEqual([]);
+    // Once they are recorded, the rest of the backlog is there for the next claim, oldest first.
+    for (const id of [backlog[0], backlog[1]]) await repo.recordAttempt('a', attemptOf(id, busy));
     expect(mine(await repo.claimDue('b', T, 100, 30_000, 2))).toEqual([backlog[2], backlog[3]]);
     await repo.releaseClaims('a');
     await repo.releaseClaims('b');
     await sqlExecute(pool, 'DELETE FROM alert_delivery_queue WHERE channel_id = ANY($1::text[])', [[busy, quiet]]);
+  });
+
+  describe('perChannel holds for the site: every replica’s live leases count', () => {
+    const drafts = (channelId: string, n: number) =>
+      Array.from({ length: n }, (_, i) => ({ channelId, groupKey: `g${i}`, notification: i }));
+    /** The channel's messages under a live lease at `at`, by owner. */
+    const leasedAt = async (channelId: string, at: number) =>
+      sqlQuery<{ owner: string; n: number }>(
+        pool,
+        `SELECT claimed_by AS owner, count(*)::int AS n FROM alert_delivery_queue
+         WHERE channel_id = $1 AND claimed_until >= $2::timestamptz GROUP BY claimed_by ORDER BY claimed_by`,
+        [channelId, new Date(at).toISOString()],
+      );
+    const total = (rows: { n: number }[]) => rows.reduce((sum, r) => sum + r.n, 0);
+
+    it('two replicas claiming at the same instant: the second waits for the first (its commit) and counts its leases', async () => {
+      const ch = `ch-${randomUUID()}`;
+      await repo.enqueue(drafts(ch, 10), undefined, T);
+      // Replica a's claim has run and holds its 4 rows, not committed yet, when replica b claims. Row locks alone
+      // (SKIP LOCKED) keep b off a's rows, and b's cap would pick the same 4 first — but not when a message that ranks
+      // ahead of them committed in between (queued by a replica whose clock is behind): b, not seeing a's leases, took
+      // it as the channel's one free slot of 4, and 5 were under way.
+      const gate = commitGatedPool(db.databaseUrl);
+      try {
+        const a = new AlertDeliveriesRepository(gate.pool);
+        const atCommit = gate.hold();
+        const claimA = a.claimDue('a', T, 100, 30_000, 4);
+        await Promise.race([
+          atCommit,
+          new Promise((_, fail) => setTimeout(() => fail(new Error('a’s claim never reached its COMMIT')), 5000)),
+        ]);
+        const [early] = await repo.enqueue(
+          [{ channelId: ch, groupKey: 'early', notification: 'e' }],
+          undefined,
+          T - 5000,
+        );
+        const claimB = repo.claimDue('b', T, 100, 30_000, 4);
+        // b's claim would be done well within this, were it not waiting for a's.
+        await new Promise((r) => setTimeout(r, 300));
+        gate.release();
+        const [got, other] = await Promise.all([claimA, claimB]);
+        expect(got.filter((p) => p.channelId === ch)).toHaveLength(4);
+        expect(other.filter((p) => p.channelId === ch)).toEqual([]);
+        expect(await leasedAt(ch, T)).toEqual([{ owner: 'a', n: 4 }]);
+        // Once a's are recorded, the early message is the first the channel's next claim takes.
+        for (const p of got) await a.recordAttempt('a', attemptOf(p.id, ch));
+        expect((await repo.claimDue('b', T, 100, 30_000, 4)).filter((p) => p.channelId === ch)[0]?.id).toBe(early);
+      } finally {
+        gate.release();
+        await gate.close();
+        await repo.releaseClaims('a');
+        await repo.releaseClaims('b');
+        await sqlExecute(pool, 'DELETE FROM alert_delivery_queue WHERE channel_id = $1', [ch]);
+      }
+    });
+
+    it('claimers of two replicas (pools of their own) claiming concurrently, round after round: never more than perChannel of a channel leased', async () => {
+      const at = T - 2 * 86_400_000;
+      const channels = Array.from({ length: 5 }, () => `ch-${randomUUID()}`);
+      for (const ch of channels) await repo.enqueue(drafts(ch, 30), undefined, at);
+      const otherPool = createSqlPool(db.databaseUrl, { max: 4 });
+      const replicas: [string, AlertDeliveriesRepository][] = [
+        ['r1', repo],
+        ['r2', new AlertDeliveriesRepository(otherPool)],
+      ];
+      const most = new Map<string, number>();
+      try {
+        for (let round = 0; round < 12; round++) {
+          // Each replica makes two claims at once (as workers of several replicas do), of various sizes.
+          const claims = await Promise.all(
+            replicas.flatMap(([owner, r]) => [
+              r.claimDue(owner, at, 3 + round, 30_000, 3),
+              r.claimDue(owner, at, 2, 30_000, 3),
+            ]),
+          );
+          for (const ch of channels) {
+            const n = total(await leasedAt(ch, at));
+            expect(n).toBeLessThanOrEqual(3);
+            most.set(ch, Math.max(most.get(ch) ?? 0, n));
+          }
+          // Some sends end (recorded): their slots are free for the next round.
+          for (const [i, claim] of claims.entries())
+            for (const p of claim.slice(0, 2))
+              await replicas[i >> 1][1].recordAttempt(replicas[i >> 1][0], attemptOf(p.id, p.channelId));
+        }
+        // The cap was reached (the claims were not simply small): every channel had 3 under way after some round.
+        expect([...most.values()]).toEqual(channels.map(() => 3));
+      } finally {
+        await closeSqlPool(otherPool);
+        await repo.releaseClaims('r1');
+        await repo.releaseClaims('r2');
+        await sqlExecute(pool, 'DELETE FROM alert_delivery_queue WHERE channel_id = ANY($1::text[])', [channels]);
+      }
+    });
+
+    it('an expired lease does not count; a recorded attempt (sent, or to retry later) frees its slot', async () => {
+      const ch = `ch-${randomUUID()}`;
+      const ids = await repo.enqueue(drafts(ch, 8), undefined, T);
+      const mine = (claims: { id: string; channelId: string }[]) =>
+        claims.filter((p) => p.channelId === ch).map((p) => p.id);
+      // Replica a takes the share with a short lease.
+      expect(mine(await repo.claimDue('a', T, 100, 1_000, 4))).toEqual(ids.slice(0, 4));
+      expect(mine(await repo.claimDue('b', T + 500, 100, 30_000, 4))).toEqual([]);
+      // a's leases ended (a died): they count no more — b takes those messages again, the share is whole again.
+      expect(mine(await repo.claimDue('b', T + 1_001, 100, 30_000, 4))).toEqual(ids.slice(0, 4));
+      expect(mine(await repo.claimDue('c', T + 1_001, 100, 30_000, 4))).toEqual([]);
+      // Two of b's are recorded — one delivered, one to be retried later: two slots free, for any replica.
+      await repo.recordAttempt('b', attemptOf(ids[0], ch));
+      await repo.recordAttempt('b', attemptOf(ids[1], ch, { outcome: 'retrying', nextAttemptAt: T + 600_000 }));
+      expect(mine(await repo.claimDue('c', T + 1_002, 100, 30_000, 4))).toEqual([ids[4], ids[5]]);
+      expect(await leasedAt(ch, T + 1_002)).toEqual([
+        { owner: 'b', n: 2 },
+        { owner: 'c', n: 2 },
+      ]);
+      // The caller's own sends count once: its leases and its count of sends under way are the same sends.
+      await repo.recordAttempt('c', attemptOf(ids[4], ch));
+      expect(mine(await repo.claimDue('c', T + 1_003, 100, 30_000, 4, new Map([[ch, 1]])))).toEqual([ids[6]]);
+      await repo.releaseClaims('b');
+      await repo.releaseClaims('c');
+      await sqlExecute(pool, 'DELETE FROM alert_delivery_queue WHERE channel_id = $1', [ch]);
+    });
   });
 
   it('perChannel counts the sends the caller has under way: a channel at its cap gives nothing more, the others do', async () => {

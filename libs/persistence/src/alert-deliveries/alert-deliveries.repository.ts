@@ -157,6 +157,12 @@ function alertRefsJson(a: DeliveryAttempt): string {
   return JSON.stringify(refs);
 }
 
+/**
+ * Serialises claims with a per-channel cap across replicas (a transaction-level advisory lock): each counts the leases
+ * of the one before it.
+ */
+const CLAIM_LOCK = `SELECT pg_advisory_xact_lock(hashtextextended('fleetwatch.alert_delivery_queue.claim', 0))`;
+
 const hashOf = (groupKey: string) => createHash('sha256').update(groupKey).digest('hex');
 const epoch = (column: string) => `(extract(epoch FROM ${column}) * 1000)::float8`;
 const QUEUE_COLUMNS = `q.id::text AS id, q.channel_id, q.group_key, q.notification, q.attempts,
@@ -215,10 +221,15 @@ export class AlertDeliveriesRepository {
   /**
    * Claims up to `limit` due messages for `leaseMs`: each is the oldest waiting of its (channel, group), not
    * claimed by a live lease, and locked rows are skipped, so concurrent replicas never claim the same one.
-   * `perChannel`: at most that many of one channel (its oldest due), so a channel with a backlog — a receiver
-   * that hangs until the send timeout — cannot fill a claim and hold up the other channels' messages behind it.
-   * `inFlight`: the caller's sends still under way, by channel: they count against that channel's `perChannel`
-   * (a worker that claims again as each send ends never has more than that many of one channel going at once).
+   * `perChannel`: at most that many of one channel under way at once, site-wide (its oldest due claimed), so a channel
+   * with a backlog — a receiver that hangs until the send timeout — cannot fill a claim and hold up the other channels'
+   * messages behind it, and a receiver never has more than that many at once from all replicas together: the channel's
+   * messages under a live lease — claimed by any owner, not yet recorded, the lease not over at `now` — count against
+   * it. Such claims are serialised across replicas (CLAIM_LOCK), so two at once cannot both take the same free share.
+   * (A replica that died holds its share until its leases end.)
+   * `inFlight`: the caller's sends still under way, by channel: they count against that channel's `perChannel` in place
+   * of the caller's own leases where they are more (a worker that claims again as each send ends never has more than
+   * that many of one channel going at once).
    * A claim smaller than what is due is shared across channels — the channels with the fewest under way first, each
    * one's oldest first — not given oldest-first overall: two channels with older backlogs (receivers that hang) would
    * take every slot a worker has, claim after claim, and the other channels' messages would wait until they drained.
@@ -236,11 +247,20 @@ export class AlertDeliveriesRepository {
     idleOnly = false,
   ): Promise<PendingDelivery[]> {
     if (limit <= 0) return [];
-    try {
-      const rows = await sqlQuery<QueueRow>(
-        this.pool,
+    const claim = (on: SqlHandle | SqlTx) =>
+      sqlQuery<QueueRow>(
+        on,
         `WITH busy AS (
            SELECT b.channel_id, b.n FROM unnest($6::text[], $7::int[]) AS b(channel_id, n)
+         ),
+         -- The channel's messages under a live lease (claimed, not recorded, the lease not over), by any replica: the
+         -- cap is the site's, not each replica's. (None counted without a cap: the statement plans as without it.)
+         leased AS (
+           SELECT l.channel_id, count(*) FILTER (WHERE l.claimed_by IS DISTINCT FROM $4) AS others,
+             count(*) FILTER (WHERE l.claimed_by = $4) AS own
+           FROM alert_delivery_queue l
+           WHERE $5::int IS NOT NULL AND l.claimed_until >= $1::timestamptz
+           GROUP BY l.channel_id
          ),
          ready AS (
            SELECT q.id, row_number() OVER (PARTITION BY q.channel_id ORDER BY q.next_attempt_at, q.seq) AS rank
@@ -257,11 +277,19 @@ export class AlertDeliveriesRepository {
          due AS (
            SELECT q.id FROM alert_delivery_queue q JOIN ready r ON r.id = q.id
              LEFT JOIN busy ON busy.channel_id = q.channel_id
-           WHERE ($5::int IS NULL OR r.rank + COALESCE(busy.n, 0) <= $5::int)
+             LEFT JOIN leased ON leased.channel_id = q.channel_id
+             -- Under way: the other replicas' leases, and this one's — its leases or the sends it counts, whichever is
+             -- more (a send whose record failed keeps its lease until it ends; the caller's count is the same sends).
+             CROSS JOIN LATERAL (
+               SELECT COALESCE(leased.others, 0) + GREATEST(COALESCE(leased.own, 0), COALESCE(busy.n, 0)) AS n
+             ) used
+           -- (The first line alone, on the window's own column, lets the window stop at the cap per channel.)
+           WHERE ($5::int IS NULL OR r.rank <= $5::int)
+             AND ($5::int IS NULL OR r.rank + used.n <= $5::int)
              AND (NOT $8::boolean OR busy.n IS NULL)
              AND q.next_attempt_at <= $1::timestamptz
              AND (q.claimed_until IS NULL OR q.claimed_until < $1::timestamptz)
-           ORDER BY r.rank + COALESCE(busy.n, 0), q.next_attempt_at, q.seq
+           ORDER BY r.rank + used.n, q.next_attempt_at, q.seq
            LIMIT $2
            FOR UPDATE OF q SKIP LOCKED
          )
@@ -279,6 +307,20 @@ export class AlertDeliveriesRepository {
           idleOnly,
         ],
       );
+    try {
+      const rows =
+        perChannel === null
+          ? await claim(this.pool)
+          : // One claim with a cap at a time, site-wide: the lock is taken in a statement of its own, so the claim's
+            // snapshot (taken when it starts) sees the leases of the claim that held the lock before — committed then.
+            // Taken in the claim statement itself it would not: two claims at once each count none of the other's new
+            // leases. SKIP LOCKED keeps them off each other's rows, and both rank the channel's messages alike — but a
+            // message ranking ahead of the first one's, committed between their snapshots (stamped earlier by a
+            // replica whose clock is behind), was taken as a free slot: one over the cap per such message.
+            await runInSqlTransaction(this.pool as SqlPool, async (tx) => {
+              await sqlExecute(tx, CLAIM_LOCK);
+              return claim(tx);
+            });
       return rows.map(pendingOf).sort((a, b) => a.nextAttemptAt - b.nextAttemptAt);
     } catch (err) {
       rethrowSql(err);

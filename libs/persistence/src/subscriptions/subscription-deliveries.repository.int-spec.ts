@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createIsolatedDatabase, type IsolatedDatabase } from '@fleetwatch/testing';
 import { closeSqlPool, createSqlPool, sqlQuery, type SqlPool } from '../sql/sql-pool';
+import { commitGatedPool } from '../sql/commit-gate.int-helpers';
 import { SUBSCRIPTION_ERROR_MAX, SubscriptionDeliveriesRepository } from './subscription-deliveries.repository';
 
 // The subscription delivery log keeps what a receiver answered. That answer is the receiver's to choose: a body
@@ -151,6 +152,100 @@ describe('SubscriptionDeliveriesRepository.claimDue', () => {
     expect(none.filter((d) => d.subscriptionId === busy)).toHaveLength(0);
     expect(await repo.claimDue('w1', 0, 60_000, 4)).toEqual([]);
     await repo.release('w1');
+  });
+});
+
+describe('SubscriptionDeliveriesRepository.claimDue: perSubscription holds for the site (every replica’s live leases count)', () => {
+  const queue = async (subscriptionId: string, n: number) => {
+    await repo.enqueue(
+      Array.from({ length: n }, () => ({ subscriptionId, eventId: randomUUID(), targetId: 'instance:a', body: '{}' })),
+    );
+    return (
+      await sqlQuery<{ id: string }>(
+        pool,
+        'SELECT id::text AS id FROM subscription_deliveries WHERE subscription_id = $1 ORDER BY id',
+        [subscriptionId],
+      )
+    ).map((r) => r.id);
+  };
+  /** The subscription's deliveries under a live lease, by owner. */
+  const leased = (subscriptionId: string) =>
+    sqlQuery<{ owner: string; n: number }>(
+      pool,
+      `SELECT claimed_by AS owner, count(*)::int AS n FROM subscription_deliveries
+       WHERE subscription_id = $1 AND claimed_until >= now() GROUP BY claimed_by ORDER BY claimed_by`,
+      [subscriptionId],
+    );
+  const ids = (claimed: { id: string; subscriptionId: string }[], sub: string) =>
+    claimed.filter((d) => d.subscriptionId === sub).map((d) => d.id);
+  const delivered = { outcome: 'delivered' as const, httpStatus: 200, error: null, durationMs: 1 };
+
+  it('two replicas claiming at the same instant: the second waits for the first (its commit) and counts its leases', async () => {
+    const sub = `sub-${randomUUID()}`;
+    await queue(sub, 10);
+    // Replica a's claim has run and holds 4, not committed yet, when b claims; a delivery that ranks ahead of a's
+    // (stamped earlier: its transaction began first) committed in between — b, not seeing a's leases, took it as one
+    // free slot of 4, and 5 were under way.
+    const gate = commitGatedPool(db.databaseUrl);
+    try {
+      const a = new SubscriptionDeliveriesRepository(gate.pool);
+      const atCommit = gate.hold();
+      const claimA = a.claimDue('a', 100, 60_000, 4);
+      await Promise.race([
+        atCommit,
+        new Promise((_, fail) => setTimeout(() => fail(new Error('a’s claim never reached its COMMIT')), 5000)),
+      ]);
+      await repo.enqueue([{ subscriptionId: sub, eventId: 'early', targetId: 'instance:a', body: '{}' }]);
+      await sqlQuery(
+        pool,
+        `UPDATE subscription_deliveries SET next_attempt_at = now() - interval '1 hour'
+         WHERE subscription_id = $1 AND event_id = 'early'`,
+        [sub],
+      );
+      const claimB = repo.claimDue('b', 100, 60_000, 4);
+      // b's claim would be done well within this, were it not waiting for a's.
+      await new Promise((r) => setTimeout(r, 300));
+      gate.release();
+      const [got, other] = await Promise.all([claimA, claimB]);
+      expect(ids(got, sub)).toHaveLength(4);
+      expect(ids(other, sub)).toEqual([]);
+      expect(await leased(sub)).toEqual([{ owner: 'a', n: 4 }]);
+    } finally {
+      gate.release();
+      await gate.close();
+      await repo.release('a');
+      await repo.release('b');
+    }
+  });
+
+  it('an expired lease does not count; a recorded attempt (delivered, or to retry later) frees its slot', async () => {
+    const sub = `sub-${randomUUID()}`;
+    const all = await queue(sub, 8);
+    // Replica a takes the share with a short lease.
+    expect(ids(await repo.claimDue('a', 100, 200, 4), sub)).toEqual(all.slice(0, 4));
+    expect(ids(await repo.claimDue('b', 100, 60_000, 4), sub)).toEqual([]);
+    // a's leases ended (a died): they count no more — b takes those deliveries again, the share is whole again.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(ids(await repo.claimDue('b', 100, 60_000, 4), sub)).toEqual(all.slice(0, 4));
+    expect(ids(await repo.claimDue('c', 100, 60_000, 4), sub)).toEqual([]);
+    // Two of b's are recorded — one delivered, one to be retried later: two slots free, for any replica.
+    await repo.record('b', all[0], delivered, null);
+    await repo.record(
+      'b',
+      all[1],
+      { outcome: 'retry', httpStatus: 503, error: 'HTTP 503', durationMs: 1 },
+      Date.now() + 3_600_000,
+    );
+    expect(ids(await repo.claimDue('c', 100, 60_000, 4), sub)).toEqual([all[4], all[5]]);
+    expect(await leased(sub)).toEqual([
+      { owner: 'b', n: 2 },
+      { owner: 'c', n: 2 },
+    ]);
+    // The caller's own sends count once: its leases and its count of sends under way are the same sends.
+    await repo.record('c', all[4], delivered, null);
+    expect(ids(await repo.claimDue('c', 100, 60_000, 4, new Map([[sub, 1]])), sub)).toEqual([all[6]]);
+    await repo.release('b');
+    await repo.release('c');
   });
 });
 

@@ -1,6 +1,15 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { truncateText } from '@fleetwatch/contracts';
-import { rethrowSql, SQL_POOL, sqlExecute, sqlQuery, type SqlHandle } from '../sql/sql-pool';
+import {
+  rethrowSql,
+  runInSqlTransaction,
+  SQL_POOL,
+  sqlExecute,
+  sqlQuery,
+  type SqlHandle,
+  type SqlPool,
+  type SqlTx,
+} from '../sql/sql-pool';
 import { clean, PAUSE_END } from '../sql-values';
 
 // subscription_deliveries and subscription_delivery_attempts (issue 18; writer: aggregator). A delivery is
@@ -9,6 +18,12 @@ import { clean, PAUSE_END } from '../sql-values';
 // (a replica that died mid-send hands its rows back when the claim runs out); each attempt is logged. A
 // subscription whose receiver rate limits pauses as a whole (subscription_pauses, read by the claim): none of its
 // deliveries is claimed before the pause ends, by any replica, and the delivery answered waits uncharged in its place.
+
+/**
+ * Serialises claims with a per-subscription cap across replicas (a transaction-level advisory lock): each counts the
+ * leases of the one before it.
+ */
+const CLAIM_LOCK = `SELECT pg_advisory_xact_lock(hashtextextended('fleetwatch.subscription_deliveries.claim', 0))`;
 
 export interface NewSubscriptionDelivery {
   subscriptionId: string;
@@ -81,9 +96,13 @@ export class SubscriptionDeliveriesRepository {
 
   /**
    * Claims up to `limit` due deliveries for `owner` until now + `leaseMs`. `perSubscription`: at most that many of one
-   * subscription (its oldest due), so a receiver with a backlog — one that hangs until the send timeout — cannot fill
-   * a claim and hold up the other subscriptions' deliveries behind it. `inFlight`: deliveries of a subscription the
-   * caller is still sending, counted against its `perSubscription` (a worker that claims again as sends end). A
+   * subscription under way at once, site-wide (its oldest due claimed), so a receiver with a backlog — one that hangs
+   * until the send timeout — cannot fill a claim and hold up the other subscriptions' deliveries behind it, and never
+   * gets more than that many at once from all replicas together: the subscription's deliveries under a live lease (any
+   * owner's, not yet recorded, the lease not over) count against it, and such claims are serialised across replicas
+   * (CLAIM_LOCK). (A replica that died holds its share until its leases end.) `inFlight`: deliveries of a subscription
+   * the caller is still sending, counted against its `perSubscription` in place of the caller's own leases where they
+   * are more (a worker that claims again as sends end). A
    * paused subscription (its receiver rate limits: recordMany's `pause`) has none of its deliveries claimed before its
    * pause ends.
    */
@@ -95,34 +114,61 @@ export class SubscriptionDeliveriesRepository {
     inFlight: ReadonlyMap<string, number> = new Map(),
   ): Promise<ClaimedSubscriptionDelivery[]> {
     if (limit <= 0) return [];
-    const rows = await sqlQuery<{
+    type Row = {
       id: string;
       subscription_id: string;
       event_id: string;
       body: string;
       attempts: number;
       created_at: Date;
-    }>(
-      this.pool,
-      `UPDATE subscription_deliveries d SET claimed_by = $1, claimed_until = now() + ($3::int * interval '1 millisecond')
-       FROM (SELECT s.id FROM subscription_deliveries s
-             JOIN (SELECT id, subscription_id,
-                          row_number() OVER (PARTITION BY subscription_id ORDER BY next_attempt_at, id) AS rank
-                   FROM subscription_deliveries q
-                   WHERE state = 'pending' AND next_attempt_at <= now()
-                     AND (claimed_until IS NULL OR claimed_until < now())
-                     AND NOT EXISTS (
-                       SELECT 1 FROM subscription_pauses p
-                       WHERE p.subscription_id = q.subscription_id AND p.paused_until > now())) r ON r.id = s.id
-             WHERE ($4::int IS NULL OR r.rank <= $4::int)
-               -- Nothing in flight: NULL, and the statement plans as without this line.
-               AND ($5::jsonb IS NULL OR $4::int IS NULL
-                    OR r.rank <= $4::int - COALESCE(($5::jsonb ->> r.subscription_id::text)::int, 0))
-               AND s.state = 'pending' AND s.next_attempt_at <= now() AND (s.claimed_until IS NULL OR s.claimed_until < now())
-             ORDER BY s.next_attempt_at LIMIT $2 FOR UPDATE OF s SKIP LOCKED) due
-       WHERE d.id = due.id
-       RETURNING d.id::text AS id, d.subscription_id, d.event_id, d.body, d.attempts, d.created_at`,
-      [owner, limit, leaseMs, perSubscription, inFlight.size ? JSON.stringify(Object.fromEntries(inFlight)) : null],
+    };
+    const claim = (on: SqlHandle | SqlTx) =>
+      sqlQuery<Row>(
+        on,
+        `UPDATE subscription_deliveries d SET claimed_by = $1, claimed_until = now() + ($3::int * interval '1 millisecond')
+         FROM (SELECT s.id FROM subscription_deliveries s
+               JOIN (SELECT id, subscription_id,
+                            row_number() OVER (PARTITION BY subscription_id ORDER BY next_attempt_at, id) AS rank
+                     FROM subscription_deliveries q
+                     WHERE state = 'pending' AND next_attempt_at <= now()
+                       AND (claimed_until IS NULL OR claimed_until < now())
+                       AND NOT EXISTS (
+                         SELECT 1 FROM subscription_pauses p
+                         WHERE p.subscription_id = q.subscription_id AND p.paused_until > now())) r ON r.id = s.id
+               -- The subscription's deliveries under a live lease (claimed, not recorded, the lease not over), by any
+               -- replica: the cap is the site's. (A claimed delivery was due when claimed and its due time stays: the
+               -- due rows' index finds them all; none counted without a cap.)
+               LEFT JOIN (SELECT l.subscription_id, count(*) FILTER (WHERE l.claimed_by IS DISTINCT FROM $1) AS others,
+                                 count(*) FILTER (WHERE l.claimed_by = $1) AS own
+                          FROM subscription_deliveries l
+                          WHERE $4::int IS NOT NULL AND l.state = 'pending' AND l.next_attempt_at <= now()
+                            AND l.claimed_until >= now()
+                          GROUP BY l.subscription_id) leased ON leased.subscription_id = s.subscription_id
+               -- Under way: the other replicas' leases, and this one's — its leases or the sends it counts (inFlight),
+               -- whichever is more.
+               -- (The first line alone, on the window's own column, lets the window stop at the cap per subscription.)
+               WHERE ($4::int IS NULL OR r.rank <= $4::int)
+                 AND ($4::int IS NULL
+                      OR r.rank <= $4::int - COALESCE(leased.others, 0)
+                         - GREATEST(COALESCE(leased.own, 0), COALESCE(($5::jsonb ->> r.subscription_id::text)::int, 0)))
+                 AND s.state = 'pending' AND s.next_attempt_at <= now() AND (s.claimed_until IS NULL OR s.claimed_until < now())
+               ORDER BY s.next_attempt_at LIMIT $2 FOR UPDATE OF s SKIP LOCKED) due
+         WHERE d.id = due.id
+         RETURNING d.id::text AS id, d.subscription_id, d.event_id, d.body, d.attempts, d.created_at`,
+        [owner, limit, leaseMs, perSubscription, inFlight.size ? JSON.stringify(Object.fromEntries(inFlight)) : null],
+      );
+    const rows = await (
+      perSubscription === null
+        ? claim(this.pool)
+        : // One claim with a cap at a time, site-wide: the lock in a statement of its own, so the claim's snapshot (taken
+          // when it starts) sees the leases of the claim before it, committed by then. In the claim statement itself it
+          // would not: two claims at once each count none of the other's new leases (SKIP LOCKED and the same ranking
+          // keep them apart, except for a delivery ranking ahead that committed between their snapshots: one over the
+          // cap per such delivery).
+          runInSqlTransaction(this.pool as SqlPool, async (tx) => {
+            await sqlExecute(tx, CLAIM_LOCK);
+            return claim(tx);
+          })
     ).catch((err: unknown) => rethrowSql(err));
     return rows.map((r) => ({
       id: r.id,

@@ -59,8 +59,10 @@ export interface DeliveryOptions {
   /** Sends under way at once at most: a slot freed by a send that ends is filled by the next claim at once. */
   concurrency: number;
   /**
-   * Sends of one channel under way at once at most: a receiver that hangs until the send timeout holds that many
-   * slots, never all of them — the other channels' messages, a whole backlog of them, go out meanwhile.
+   * Sends of one channel under way at once at most, across every replica (the claim counts the channel's messages any
+   * replica holds a live lease on): a receiver that hangs until the send timeout holds that many slots, never all of
+   * them — the other channels' messages, a whole backlog of them, go out meanwhile — and a receiver never gets more than
+   * that many at once from the site.
    */
   perChannel: number;
   /** How long a claim holds: longer than one send can take. */

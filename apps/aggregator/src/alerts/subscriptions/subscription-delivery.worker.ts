@@ -39,8 +39,9 @@ export interface SubscriptionDeliveryOptions {
   /** Deliveries claimed per round (sent concurrently). */
   batch: number;
   /**
-   * Deliveries of one subscription claimed per round at most (default half the batch, as alert delivery gives one
-   * channel half its concurrency): a receiver that hangs until the send timeout, with a backlog, cannot fill every
+   * Deliveries of one subscription under way at once at most, across every replica (the claim counts the deliveries
+   * any replica holds a live lease on; default half the batch, as alert delivery gives one channel half its
+   * concurrency): a receiver that hangs until the send timeout, with a backlog, cannot fill every
    * claim and hold up the other subscriptions' deliveries behind it, and a lone subscription's burst still goes out
    * half a batch a round (4 cut its throughput to a fifth of the batch's).
    */
