@@ -19,6 +19,7 @@ import { AlertConfigService } from './alerting/alert-config.service';
 import { AlertingRpcHandler } from './alerting/alerting.rpc-handler';
 import { CHANNEL_SEALER, SEED_DEFAULT_RULES, SITE_NAME } from './alerting/alerting.tokens';
 import { DefaultRulesSeeder } from './alerting/default-rules.seeder';
+import { SecretResealer } from './alerting/secret-resealer';
 import { SilencesService } from './alerting/silences.service';
 import { SubscriptionsRpcHandler } from './subscriptions/subscriptions.rpc-handler';
 import { SubscriptionsService } from './subscriptions/subscriptions.service';
@@ -105,6 +106,8 @@ export class SyncOrchestratorModule {
         SubscriptionsRepository,
         SubscriptionsService,
         SubscriptionsRpcHandler,
+        // Secrets sealed under an earlier key (FLEETWATCH_ENCRYPTION_KEY_PREVIOUS) sealed again under the current one.
+        SecretResealer,
         // Public status pages (issue 17): the same writer.
         StatusPagesRepository,
         StatusPagesService,

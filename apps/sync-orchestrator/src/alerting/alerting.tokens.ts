@@ -4,3 +4,5 @@ export const CHANNEL_SEALER = Symbol('fleetwatch.sync.ChannelSealer');
 export const SITE_NAME = Symbol('fleetwatch.sync.SiteName');
 /** Whether the shipped default alert rules are seeded on first start (FLEETWATCH_DEFAULT_ALERT_RULES). */
 export const SEED_DEFAULT_RULES = Symbol('fleetwatch.sync.SeedDefaultRules');
+/** How often the re-sealer looks for secrets sealed under an earlier key (ms; SecretResealer). */
+export const RESEAL_INTERVAL_MS = Symbol('fleetwatch.sync.ResealIntervalMs');

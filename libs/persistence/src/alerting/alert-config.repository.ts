@@ -228,6 +228,45 @@ export class AlertConfigRepository {
     return rows[0] ? rows[0].secrets : null;
   }
 
+  /**
+   * Channels holding a sealed secret that does not begin with `sealedPrefix` (`fw1.<current key id>.`): what re-sealing
+   * after a key rotation has left to do. By id (byte order) after `afterId`, at most `limit`; each with all its secrets.
+   */
+  async secretsNotSealedWith(
+    sealedPrefix: string,
+    q: { afterId?: string; limit: number },
+  ): Promise<{ id: string; secrets: Record<string, string> }[]> {
+    return sqlQuery<{ id: string; secrets: Record<string, string> }>(
+      this.pool,
+      `SELECT id, secrets FROM notification_channels
+       WHERE ($2::text IS NULL OR id COLLATE "C" > $2::text COLLATE "C")
+         AND EXISTS (SELECT 1 FROM jsonb_each_text(secrets) e WHERE left(e.value, length($1)) <> $1)
+       ORDER BY id COLLATE "C" LIMIT $3`,
+      [sealedPrefix, q.afterId ?? null, q.limit],
+    ).catch((err: unknown) => rethrowSql(err));
+  }
+
+  /**
+   * Re-sealed secrets (a key rotation: the same values under the current key), one statement for the batch: each
+   * channel's `secrets` becomes `after` only where it still is `before` (compare-and-set: a write that changed them
+   * since they were read wins, and the channel is left for the next pass). Neither its version nor updated_at moves:
+   * no configuration changed. Answers the ids written.
+   */
+  async resealSecrets(
+    rows: readonly { id: string; before: Record<string, string>; after: Record<string, string> }[],
+  ): Promise<string[]> {
+    if (rows.length === 0) return [];
+    const written = await sqlQuery<{ id: string }>(
+      this.pool,
+      `UPDATE notification_channels t SET secrets = w.after
+       FROM jsonb_to_recordset($1::jsonb) AS w(id text, before jsonb, after jsonb)
+       WHERE t.id = w.id AND t.secrets = w.before
+       RETURNING t.id`,
+      [JSON.stringify(rows)],
+    ).catch((err: unknown) => rethrowSql(err));
+    return written.map((r) => r.id);
+  }
+
   /** Whether the one-time seed `name` ran. */
   async seeded(tx: SqlTx, name: string): Promise<boolean> {
     const rows = await sqlQuery<{ name: string }>(tx, 'SELECT name FROM config_seeds WHERE name = $1', [name]).catch(

@@ -60,6 +60,11 @@ export class SecretSealer {
     return this.current.id;
   }
 
+  /** How every value sealed now begins (`fw1.<key id>.`): one that does not was sealed by another key. */
+  get sealedPrefix(): string {
+    return `${VERSION}.${this.current.id}.`;
+  }
+
   seal(plaintext: string, context: string): string {
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', this.current.key, iv);

@@ -142,4 +142,39 @@ export class SubscriptionsRepository {
     ).catch((err: unknown) => rethrowSql(err));
     return rows[0]?.secret ?? null;
   }
+
+  /**
+   * Subscriptions whose sealed secret does not begin with `sealedPrefix` (`fw1.<current key id>.`): what re-sealing
+   * after a key rotation has left to do. By id (byte order) after `afterId`, at most `limit`.
+   */
+  async secretsNotSealedWith(
+    sealedPrefix: string,
+    q: { afterId?: string; limit: number },
+  ): Promise<{ id: string; secret: string }[]> {
+    return sqlQuery<{ id: string; secret: string }>(
+      this.pool,
+      `SELECT id, secret FROM status_subscriptions
+       WHERE ($2::text IS NULL OR id COLLATE "C" > $2::text COLLATE "C") AND left(secret, length($1)) <> $1
+       ORDER BY id COLLATE "C" LIMIT $3`,
+      [sealedPrefix, q.afterId ?? null, q.limit],
+    ).catch((err: unknown) => rethrowSql(err));
+  }
+
+  /**
+   * Re-sealed secrets (a key rotation), one statement for the batch: each subscription's secret becomes `after` only
+   * where it still is `before` (compare-and-set: a write that changed it since it was read wins). Neither its version
+   * nor updated_at moves. Answers the ids written.
+   */
+  async resealSecrets(rows: readonly { id: string; before: string; after: string }[]): Promise<string[]> {
+    if (rows.length === 0) return [];
+    const written = await sqlQuery<{ id: string }>(
+      this.pool,
+      `UPDATE status_subscriptions t SET secret = w.after
+       FROM jsonb_to_recordset($1::jsonb) AS w(id text, before text, after text)
+       WHERE t.id = w.id AND t.secret = w.before
+       RETURNING t.id`,
+      [JSON.stringify(rows)],
+    ).catch((err: unknown) => rethrowSql(err));
+    return written.map((r) => r.id);
+  }
 }
